@@ -1,0 +1,50 @@
+# The two commands: `make run` (registry on 127.0.0.1:$(PORT) with an embedded S3)
+# and `make test` (installs what the tests need, then lint + tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 5000
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := docker-registry skopeo podman umoci busybox-static runc containerd
+TOOLS := docker-registry skopeo podman umoci busybox runc containerd ctr
+export PYTHONPATH := layers/ociwrap:functions/registry
+
+.PHONY: run test lint system-packages bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+
+$(VENV)/.run-deps: $(VENV)/bin/python requirements-run.txt layers/ociwrap/requirements.txt
+	$(VENV)/bin/pip install -q -r requirements-run.txt
+	touch $@
+
+$(VENV)/.dev-deps: $(VENV)/.run-deps requirements-dev.txt
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.run-deps
+	PORT=$(PORT) $(VENV)/bin/python -m ociwrap.gateway
+
+system-packages:
+	@missing=""; for tool in $(TOOLS); do \
+	  command -v $$tool >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin:/sbin" command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: system-packages lint
+	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/pytest
+
+bench: $(VENV)/.dev-deps system-packages
+	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/python tests/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .aws-sam

@@ -1,0 +1,52 @@
+"""Settings come from environment variables with documented defaults."""
+
+import pytest
+
+from ociwrap.config import Settings, parse_aliases
+from ociwrap.errors import RegistryError
+
+
+def test_defaults():
+    settings = Settings.from_env({"ARTIFACT_BUCKET": "b"})
+    assert settings.presign_ttl_seconds == 3600
+    assert settings.tag_ttl_seconds == 300
+    assert settings.aliases == {}
+    assert settings.s3_endpoint_url is None
+    assert settings.log_level == "INFO"
+
+
+def test_all_variables():
+    settings = Settings.from_env(
+        {
+            "ARTIFACT_BUCKET": "b",
+            "REGISTRY_ALIASES": "local=http://127.0.0.1:5001/, Corp=https://r.corp.example",
+            "PRESIGN_TTL_SECONDS": "600",
+            "TAG_TTL_SECONDS": "30",
+            "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.aliases == {
+        "local": "http://127.0.0.1:5001",
+        "corp": "https://r.corp.example",
+    }
+    assert (settings.presign_ttl_seconds, settings.tag_ttl_seconds) == (600, 30)
+    assert settings.s3_endpoint_url == "http://127.0.0.1:9000"
+    assert settings.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize("text", ["local", "local=ftp://x", "=http://x"])
+def test_bad_aliases(text):
+    with pytest.raises(ValueError, match="REGISTRY_ALIASES"):
+        parse_aliases(text)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5"])
+def test_bad_ttl(value):
+    with pytest.raises(ValueError, match="TAG_TTL_SECONDS"):
+        Settings.from_env({"ARTIFACT_BUCKET": "b", "TAG_TTL_SECONDS": value})
+
+
+def test_missing_bucket_is_a_clear_error():
+    with pytest.raises(RegistryError, match="ARTIFACT_BUCKET"):
+        Settings.from_env({})

@@ -1,0 +1,114 @@
+"""The Lambda handler, fed payload-2.0 events: routing, errors, no tracebacks, no escapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import app
+from ociwrap.gateway import LocalContext, build_event
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def handler(monkeypatch, no_network):
+    """The real handler over an in-process S3, with the network switched off."""
+    monkeypatch.setenv("ARTIFACT_BUCKET", "unit-bucket")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("REGISTRY_ALIASES", "")
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="unit-bucket")
+        app.service.cache_clear()
+
+        def call(method: str, path: str, headers=()) -> dict:
+            event = build_event(method, path, list(headers), b"")
+            return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+
+        yield call
+        app.service.cache_clear()
+
+
+def errors_of(result: dict) -> list[dict]:
+    return json.loads(result["body"])["errors"]
+
+
+@pytest.mark.parametrize("path", ["/v2/", "/v2"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_ping(handler, method, path):
+    result = handler(method, path)
+    assert result["statusCode"] == 200
+    assert result["headers"]["Docker-Distribution-API-Version"] == "registry/2.0"
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST", "PATCH", "DELETE"])
+@pytest.mark.parametrize(
+    "path", ["/v2/a/b/manifests/1", f"/v2/a/blobs/{DIGEST}", "/v2/a/blobs/uploads/"]
+)
+def test_writes_are_unsupported(handler, method, path):
+    result = handler(method, path)
+    assert result["statusCode"] == 405
+    assert errors_of(result)[0]["code"] == "UNSUPPORTED"
+    assert "pull-only" in errors_of(result)[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/v2/Upper/manifests/latest", 400, "NAME_INVALID"),
+        ("/v2/a/manifests/bad:ref", 400, "DIGEST_INVALID"),
+        ("/v2/a/blobs/sha256:nothex", 400, "DIGEST_INVALID"),
+        ("/v2/a/manifests/-bad-tag", 400, "NAME_INVALID"),
+        ("/v2/a/blobs/uploads/123", 404, "NAME_UNKNOWN"),
+        ("/nothing-here", 404, "NAME_UNKNOWN"),
+    ],
+)
+def test_bad_requests_get_spec_errors(handler, path, status, code, no_network):
+    result = handler("GET", path)
+    assert result["statusCode"] == status
+    assert errors_of(result)[0]["code"] == code
+    assert no_network == []
+
+
+@pytest.mark.parametrize(
+    "name", ["169.254.169.254/latest", "10.0.0.1/x", "127.0.0.1/x", "localhost/x"]
+)
+def test_private_upstreams_are_refused_without_a_packet(handler, name, no_network):
+    result = handler("GET", f"/v2/{name}/manifests/latest")
+    assert result["statusCode"] == 403
+    error = errors_of(result)[0]
+    assert error["code"] == "DENIED"
+    assert "REGISTRY_ALIASES" in error["message"]
+    assert not [a for a in no_network if a[0] == "connect"]
+
+
+def test_unreachable_upstream_is_a_502_naming_it(handler):
+    result = handler("GET", "/v2/library/busybox/manifests/latest")
+    assert result["statusCode"] == 502
+    error = errors_of(result)[0]
+    assert error["code"] == "UNAVAILABLE"
+    assert "docker.io" in error["message"]
+    assert "Traceback" not in result["body"]
+
+
+def test_head_errors_have_no_body(handler):
+    result = handler("HEAD", "/v2/Upper/manifests/latest")
+    assert result["statusCode"] == 400
+    assert result["body"] == ""
+
+
+@pytest.mark.parametrize("event_file", sorted(EVENTS.glob("*.json")), ids=lambda p: p.name)
+def test_sample_events_are_answered(handler, event_file):
+    """Every sample event resolves to a registry answer (upstreams are unreachable here)."""
+    result = app.lambda_handler(json.loads(event_file.read_text()), LocalContext())
+    assert result["statusCode"] in (200, 502)
+    if result["statusCode"] == 502:
+        assert errors_of(result)[0]["code"] == "UNAVAILABLE"
