@@ -476,7 +476,18 @@ def standard_images() -> dict[str, Artifact]:
         "wrapper-nolabel": wrapper_image(label=False),
         "wrapper-nolayers": wrapper_image(layers=0),
         "wrapper-multi": multiarch_wrapper_index(),
+        "helm-chart": helm_chart_artifact(),
     }
+
+
+def helm_chart_artifact() -> Image:
+    """An OCI artifact that is not a container image (a Helm chart): nothing to wrap."""
+    chart = Layer.raw(
+        gzip_bytes(tar_bytes([file("chart/Chart.yaml", "name: demo\n")])),
+        "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+        comment="helm chart",
+    )
+    return Image([chart], {}, config_media_type="application/vnd.cncf.helm.config.v1+json")
 
 
 # -- the catalog the conftest pushes --------------------------------------------------------
@@ -520,6 +531,7 @@ CATALOG: dict[str, tuple[str, str, str, str | None]] = {
     "wrapper-multi": ("wrapper-multi", "tools/wrapper", "multi", None),
     "wrapper-nolabel": ("wrapper-nolabel", "tools/wrapper-nolabel", "1", None),
     "wrapper-nolayers": ("wrapper-nolayers", "tools/wrapper-nolayers", "1", None),
+    "helm-chart": ("helm-chart", "charts/demo", "1", None),
 }
 
 
