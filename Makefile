@@ -44,7 +44,7 @@ test: system-packages lint
 	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/pytest
 
 bench: $(VENV)/.dev-deps system-packages
-	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/python tests/bench.py
+	PATH="$$PATH:/usr/sbin:/sbin" PYTHONPATH=$(PYTHONPATH):tests $(VENV)/bin/python tests/benchmark.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .aws-sam

@@ -86,3 +86,14 @@ def test_parse_route(path, kind, name, ref):
 
 def test_unknown_route():
     assert parse_route("/v2/a/blobs/uploads/123") is None
+
+
+def test_wrap_spellings_share_one_identity():
+    """`busybox/1` and `docker.io/library/busybox/1` are the same wrap (same blob records)."""
+    from ociwrap.wrap import wrap_key
+
+    short = parse_wrap_name("wrap/busybox/1/with/acme/tool/2", {})
+    long = parse_wrap_name("wrap/docker.io/library/busybox/1/with/index.docker.io/acme/tool/2", {})
+    assert wrap_key(short) == wrap_key(long)
+    other = parse_wrap_name("wrap/busybox/2/with/acme/tool/2", {})
+    assert wrap_key(other) != wrap_key(short)

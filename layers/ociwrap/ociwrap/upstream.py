@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -23,6 +21,7 @@ import requests
 from ociwrap import errors
 from ociwrap.errors import RegistryError
 from ociwrap.guard import make_session, refused_address
+from ociwrap.memcache import BoundedCache
 from ociwrap.reference import Repository, is_digest
 
 CONNECT_TIMEOUT = 5.0
@@ -74,35 +73,15 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-class TokenCache:
-    """Bearer tokens by (realm, service, scope), kept until shortly before they expire."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str, str]) -> str | None:
-        with self._lock:
-            entry = self._tokens.get(key)
-            if entry and entry[1] > time.monotonic():
-                return entry[0]
-            self._tokens.pop(key, None)
-            return None
-
-    def put(self, key: tuple[str, str, str], token: str, lifetime: float) -> None:
-        with self._lock:
-            expiry = time.monotonic() + max(lifetime - TOKEN_MARGIN_SECONDS, 1)
-            self._tokens[key] = (token, expiry)
-
-
 class Upstream:
     """Talks to upstream registries on behalf of the service."""
 
-    def __init__(self, tokens: TokenCache | None = None) -> None:
-        self.tokens = tokens or TokenCache()
+    def __init__(self) -> None:
         self._sessions = {True: make_session(guarded=False), False: make_session(guarded=True)}
-        # The token to try first for a repository, so warm requests skip the 401 round trip.
-        self._scope_tokens: dict[str, tuple[str, str, str]] = {}
+        # Bearer tokens by "realm|service|scope", kept until shortly before they expire,
+        # and the token to try first for a repository, so warm requests skip the 401.
+        self.tokens = BoundedCache(max_entries=1024)
+        self._scope_tokens = BoundedCache(max_entries=1024)
 
     # -- transport ---------------------------------------------------------------
 
@@ -170,10 +149,10 @@ class Upstream:
 
     def _fetch_token(self, repo: Repository, params: dict[str, str]) -> str:
         scope = params.get("scope") or f"repository:{repo.path}:pull"
-        key = (params["realm"], params.get("service", ""), scope)
+        key = f"{params['realm']}|{params.get('service', '')}|{scope}"
         cached = self.tokens.get(key)
         if cached:
-            self._scope_tokens[str(repo)] = key
+            self._scope_tokens.put(str(repo), key)
             return cached
         query = {"scope": scope}
         if params.get("service"):
@@ -193,8 +172,8 @@ class Upstream:
             raise errors.upstream_unavailable(
                 f"token service of upstream registry {repo.registry.name} sent no token"
             ) from exc
-        self.tokens.put(key, token, lifetime)
-        self._scope_tokens[str(repo)] = key
+        self.tokens.put(key, token, ttl=max(lifetime - TOKEN_MARGIN_SECONDS, 1))
+        self._scope_tokens.put(str(repo), key)
         return token
 
     def _fail(self, repo: Repository, response: requests.Response, what: str) -> RegistryError:

@@ -326,11 +326,11 @@ class WrapService:
         return Resolved(image, digest, media_type)
 
     def _stored_manifest(self, digest: str) -> StoredManifest | None:
-        stored = self.hot.get(digest)
+        stored = self.hot.get(f"manifest:{digest}")
         if stored is None:
             stored = self.store.get_manifest(digest)
             if stored is not None:
-                self.hot.put(digest, stored, size=len(stored.body))
+                self.hot.put(f"manifest:{digest}", stored, size=len(stored.body))
         return stored
 
     def _fetch_manifest(self, image: ImageRef, digest: str, role: str) -> StoredManifest:
@@ -339,7 +339,7 @@ class WrapService:
             stored = self._upstream(
                 role, image, lambda: self.proxy.manifest_by_digest(image.repository, digest)
             )
-            self.hot.put(digest, stored, size=len(stored.body))
+            self.hot.put(f"manifest:{digest}", stored, size=len(stored.body))
         return stored
 
     def _manifest(self, image: ImageRef, digest: str, role: str) -> dict[str, Any]:
@@ -353,7 +353,7 @@ class WrapService:
                 detail={"image": f"{role} image {image}", "reason": "no config"},
             )
         digest = descriptor["digest"]
-        config = self.hot.get(digest)
+        config = self.hot.get(f"config:{digest}")
         if config is None:
             data = self._upstream(
                 role,
@@ -361,7 +361,7 @@ class WrapService:
                 lambda: self.upstream.fetch_blob(image.repository, digest, MAX_CONFIG_BYTES),
             )
             config = _parse(StoredManifest(data, ""), f"{role} image {image}")
-            self.hot.put(digest, config, size=len(data))
+            self.hot.put(f"config:{digest}", config, size=len(data))
         return config
 
     @staticmethod
