@@ -13,6 +13,7 @@ from functools import cache
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ociwrap import replies
 from ociwrap.errors import RegistryError, unsupported
@@ -107,6 +108,20 @@ def registry_error(exc: RegistryError) -> Response:
         "request refused", extra={"code": exc.code, "status": exc.status, "error": exc.message}
     )
     return _response(replies.error(exc, head=_is_head()))
+
+
+@app.exception_handler([BotoCoreError, ClientError])
+def storage_error(exc: Exception) -> Response:
+    """S3 failed (throttling, a missing bucket, permissions): retryable for the client."""
+    logger.exception("artifact storage request failed")
+    return _response(
+        replies.error(
+            RegistryError(
+                "UNAVAILABLE", "artifact storage (S3) is unavailable; try again", status=503
+            ),
+            head=_is_head(),
+        )
+    )
 
 
 @app.exception_handler(Exception)

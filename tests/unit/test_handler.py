@@ -99,6 +99,16 @@ def test_unreachable_upstream_is_a_502_naming_it(handler):
     assert "Traceback" not in result["body"]
 
 
+def test_storage_failures_are_a_503_without_trace(handler, monkeypatch):
+    monkeypatch.setenv("ARTIFACT_BUCKET", "no-such-bucket")
+    app.service.cache_clear()
+    result = handler("GET", f"/v2/library/busybox/manifests/{DIGEST}")
+    assert result["statusCode"] == 503
+    assert errors_of(result)[0]["code"] == "UNAVAILABLE"
+    assert "S3" in errors_of(result)[0]["message"]
+    assert "Traceback" not in result["body"]
+
+
 def test_head_errors_have_no_body(handler):
     result = handler("HEAD", "/v2/Upper/manifests/latest")
     assert result["statusCode"] == 400

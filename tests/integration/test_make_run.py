@@ -1,0 +1,60 @@
+"""`make run` as a developer uses it: embedded S3, an aliased local upstream, real skopeo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from harness.clients import skopeo_copy
+from harness.procs import Process, clean_env, free_port
+from harness.tools import require
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_make_run_serves_pulls_with_embedded_s3(tmp_path, upstream, pushed_images):
+    require("make")
+    port = free_port()
+    env = clean_env(
+        {"PORT": str(port), "REGISTRY_ALIASES": f"local={upstream.url}", "PYTHONUNBUFFERED": "1"}
+    )
+    env.pop("S3_ENDPOINT_URL", None)
+    env.pop("ARTIFACT_BUCKET", None)
+    make = shutil.which("make")
+    server = Process(
+        "make-run", [make, "--no-print-directory", "run"], tmp_path, env=env, cwd=REPO_ROOT
+    )
+    server.start()
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/v2/", 200, timeout=120)
+        base = pushed_images["base"]
+        layout = skopeo_copy(f"127.0.0.1:{port}/local/{base.ref}", tmp_path / "out")
+        index = json.loads((layout / "index.json").read_text())
+        assert index["manifests"][0]["digest"] == base.digest
+        layer = base.artifact.layers[0].digest
+        redirect = requests.get(
+            f"http://127.0.0.1:{port}/v2/local/{base.repo}/blobs/{layer}",
+            allow_redirects=False,
+            timeout=30,
+        )
+        location = urlparse(redirect.headers["Location"])
+        assert redirect.status_code == 307
+        assert location.hostname == "127.0.0.1"  # the embedded S3
+        assert location.path.startswith("/ociwrap-local/blobs/")
+    finally:
+        server.stop()
+    deadline = time.monotonic() + 10
+    while "stopped after" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    log = server.log()
+    assert f"listening on http://127.0.0.1:{port}" in log
+    assert "embedded S3 at http://127.0.0.1:" in log
+    assert "stopped after" in log
