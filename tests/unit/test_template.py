@@ -1,0 +1,357 @@
+"""The SAM template: it lints clean and deploys what the registry code expects.
+
+`cfn-lint` and `sam validate --lint` run offline (dummy credentials, fixed region). If
+either tool is missing the lint tests are skipped, except under CI (`CI=true`), where a
+missing tool is a failure. The structural tests read the YAML itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+SAMCONFIG = ROOT / "samconfig.toml"
+
+#: Environment variables the registry code reads, and what the template sets them from.
+EXPECTED_ENV = {
+    "ARTIFACT_BUCKET": {"Ref": "ArtifactBucket"},
+    "REGISTRY_ALIASES": {"Ref": "RegistryAliases"},
+    "PRESIGN_TTL_SECONDS": {"Ref": "PresignTtlSeconds"},
+    "TAG_TTL_SECONDS": {"Ref": "TagTtlSeconds"},
+    "LOG_LEVEL": {"Ref": "LogLevel"},
+    "POWERTOOLS_SERVICE_NAME": "ociwrap",
+}
+#: Read by the code but only meaningful off AWS (the embedded S3 of `make run`).
+LOCAL_ONLY_ENV = {"S3_ENDPOINT_URL"}
+#: Prefixes the bucket may expire; manifests/ and blobs/ are content-addressed and kept.
+EXPIRING_PREFIXES = {"uploads/", "tags/upstream/", "tokens/"}
+
+
+# -- loading -------------------------------------------------------------------------
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags as the long-form intrinsic functions."""
+
+
+def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    with TEMPLATE.open(encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_CfnLoader)
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = {name: res for name, res in resources.items() if res["Type"] == kind}
+    assert found, f"no {kind} in template.yaml"
+    return found
+
+
+def _one(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = _of_type(resources, kind)
+    assert len(found) == 1, f"expected one {kind}, found {sorted(found)}"
+    return next(iter(found.values()))
+
+
+# -- lint (the real tools) -----------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    """Path of a CLI: next to this interpreter (the venv) first, then PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found:
+        return found
+    message = f"{name} not found next to {sys.executable} or on PATH"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (required in CI: pip install -r requirements-dev.txt)")
+    pytest.skip(message)
+
+
+def _offline_env() -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
+    }
+    env.update(
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        SAM_CLI_TELEMETRY="0",
+        SAM_CLI_CONTACT_US_FORM_DISABLED="1",
+    )
+    return env
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args,
+        cwd=ROOT,
+        env=_offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_cfn_lint_is_clean() -> None:
+    result = _run([_tool("cfn-lint"), "--", str(TEMPLATE)])
+    assert result.returncode == 0, f"cfn-lint:\n{result.stdout}\n{result.stderr}"
+
+
+def test_sam_validate_lint_is_clean() -> None:
+    result = _run([_tool("sam"), "validate", "--lint", "--template-file", str(TEMPLATE)])
+    assert result.returncode == 0, f"sam validate --lint:\n{result.stdout}\n{result.stderr}"
+
+
+# -- API -----------------------------------------------------------------------------
+
+
+def test_http_api_uses_the_default_stage(resources: dict[str, Any]) -> None:
+    api = resources["RegistryApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    # A named stage would prefix every path, and clients need /v2/ at the host root.
+    assert api["Properties"]["StageName"] == "$default"
+
+
+def test_every_request_reaches_the_function(resources: dict[str, Any]) -> None:
+    events = resources["RegistryFunction"]["Properties"]["Events"]
+    http_events = [e["Properties"] for e in events.values() if e["Type"] == "HttpApi"]
+    assert len(http_events) == 1, "one catch-all route, no per-path routes"
+    route = http_events[0]
+    assert route["ApiId"] == {"Ref": "RegistryApi"}
+    assert route["Path"] == "$default"
+    assert route["Method"].upper() == "ANY"
+    assert str(route["PayloadFormatVersion"]) == "2.0"
+
+
+# -- function and layer --------------------------------------------------------------
+
+
+def test_function_globals(template: dict[str, Any]) -> None:
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Timeout"] < 30, "an HTTP API gives up on its integration after 30 s"
+    assert function["MemorySize"] >= 256
+    assert {"Ref": "OciwrapLayer"} in function["Layers"]
+
+
+def test_function_code_and_handler(resources: dict[str, Any]) -> None:
+    props = resources["RegistryFunction"]["Properties"]
+    assert resources["RegistryFunction"]["Type"] == "AWS::Serverless::Function"
+    assert props["CodeUri"].rstrip("/") == "functions/registry"
+    assert props["Handler"] == "app.lambda_handler"
+    assert (ROOT / "functions" / "registry").is_dir()
+
+
+def test_layer_builds_the_library_for_arm64(resources: dict[str, Any]) -> None:
+    layer = resources["OciwrapLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
+    props = layer["Properties"]
+    assert props["ContentUri"].rstrip("/") == "layers/ociwrap"
+    assert props["CompatibleRuntimes"] == ["python3.12"]
+    assert props["CompatibleArchitectures"] == ["arm64"]
+    assert (ROOT / "layers" / "ociwrap" / "requirements.txt").is_file()
+    assert (ROOT / "layers" / "ociwrap" / "ociwrap").is_dir()
+
+
+def test_environment_variables(template: dict[str, Any]) -> None:
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name, value in EXPECTED_ENV.items():
+        assert env.get(name) == value, name
+    assert not LOCAL_ONLY_ENV & env.keys(), "S3_ENDPOINT_URL is for the local gateway only"
+
+
+def test_template_sets_every_variable_the_settings_read(template: dict[str, Any]) -> None:
+    config = ROOT / "layers" / "ociwrap" / "ociwrap" / "config.py"
+    if not config.is_file():
+        pytest.skip("the library's config.py is not there yet")
+    read = set(re.findall(r"""env(?:\.get\(|,\s*)["']([A-Z][A-Z0-9_]+)["']""", config.read_text()))
+    if not read:
+        pytest.skip("no environment reads found in config.py")
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert read - LOCAL_ONLY_ENV <= env.keys()
+
+
+def test_parameter_defaults(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    assert params["RegistryAliases"]["Default"] == ""
+    assert int(params["PresignTtlSeconds"]["Default"]) == 3600
+    assert int(params["TagTtlSeconds"]["Default"]) == 300
+    assert params["LogLevel"]["Default"] == "INFO"
+    assert "INFO" in params["LogLevel"]["AllowedValues"]
+
+
+def test_function_logs_to_a_group_with_retention(resources: dict[str, Any]) -> None:
+    logging = resources["RegistryFunction"]["Properties"]["LoggingConfig"]
+    group = resources[logging["LogGroup"]["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert 1 <= group["Properties"]["RetentionInDays"] <= 365
+
+
+# -- permissions ---------------------------------------------------------------------
+
+
+def _statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    policies = resources["RegistryFunction"]["Properties"]["Policies"]
+    statements: list[dict[str, Any]] = []
+    for policy in policies:
+        assert isinstance(policy, dict) and "Statement" in policy, (
+            f"only inline policy documents, not managed policies or templates: {policy!r}"
+        )
+        statements.extend(policy["Statement"])
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_function_policy_is_least_privilege(resources: dict[str, Any]) -> None:
+    statements = _statements(resources)
+    actions: set[str] = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        for action in _as_list(statement["Action"]):
+            assert "*" not in action, f"wildcard action {action!r}"
+            actions.add(action)
+        for resource in _as_list(statement["Resource"]):
+            assert resource != "*"
+            assert "ArtifactBucket" in repr(resource), f"{resource!r} is not the artifact bucket"
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= actions
+    assert all(action.startswith("s3:") for action in actions)
+    assert not actions & {"s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutObjectAcl"}
+
+
+def test_list_bucket_is_on_the_bucket_and_object_actions_on_its_objects(
+    resources: dict[str, Any],
+) -> None:
+    for statement in _statements(resources):
+        actions = set(_as_list(statement["Action"]))
+        for resource in _as_list(statement["Resource"]):
+            if "s3:ListBucket" in actions:
+                assert resource == {"Fn::GetAtt": ["ArtifactBucket", "Arn"]}
+            elif "s3:DeleteObject" in actions:
+                # deleting is for the staging area of streamed copies only
+                assert resource == {"Fn::Sub": "${ArtifactBucket.Arn}/uploads/*"}
+            else:
+                assert resource == {"Fn::Sub": "${ArtifactBucket.Arn}/*"}
+
+
+# -- bucket --------------------------------------------------------------------------
+
+
+def test_bucket_is_private_and_encrypted(resources: dict[str, Any]) -> None:
+    props = resources["ArtifactBucket"]["Properties"]
+    assert resources["ArtifactBucket"]["Type"] == "AWS::S3::Bucket"
+    block = props["PublicAccessBlockConfiguration"]
+    for setting in (
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ):
+        assert block[setting] is True, setting
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+def _lifecycle(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    rules = resources["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+    return rules
+
+
+def test_staging_uploads_expire_after_a_day(resources: dict[str, Any]) -> None:
+    rules = _lifecycle(resources)
+    uploads = [r for r in rules if r.get("Prefix") == "uploads/" and "ExpirationInDays" in r]
+    assert uploads and uploads[0]["ExpirationInDays"] == 1
+    aborts = [r for r in rules if "AbortIncompleteMultipartUpload" in r]
+    assert aborts and aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
+
+
+def test_no_rule_expires_manifests_or_blobs(resources: dict[str, Any]) -> None:
+    for rule in _lifecycle(resources):
+        if "ExpirationInDays" in rule or "ExpirationDate" in rule:
+            assert rule.get("Prefix") in EXPIRING_PREFIXES, f"rule {rule['Id']} expires too much"
+
+
+def test_bucket_refuses_plain_http(resources: dict[str, Any]) -> None:
+    policy = _one(resources, "AWS::S3::BucketPolicy")["Properties"]
+    assert policy["Bucket"] == {"Ref": "ArtifactBucket"}
+    denies = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and str(s["Condition"]["Bool"]["aws:SecureTransport"]).lower() == "false"
+    ]
+    assert denies, "no statement denies requests without TLS"
+    resources_denied = denies[0]["Resource"]
+    assert {"Fn::GetAtt": ["ArtifactBucket", "Arn"]} in resources_denied
+    assert {"Fn::Sub": "${ArtifactBucket.Arn}/*"} in resources_denied
+
+
+# -- outputs and deploy defaults -----------------------------------------------------
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    url = outputs["RegistryUrl"]["Value"]["Fn::Sub"]
+    assert url == "https://${RegistryApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    assert outputs["ArtifactBucketName"]["Value"] == {"Ref": "ArtifactBucket"}
+    assert outputs["RegistryFunctionArn"]["Value"] == {"Fn::GetAtt": ["RegistryFunction", "Arn"]}
+
+
+def test_samconfig_defaults() -> None:
+    import tomllib
+
+    config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+    assert str(config["version"]) == "0.1"
+    default = config["default"]
+    assert default["global"]["parameters"]["stack_name"] == "ociwrap"
+    deploy = default["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["resolve_s3"] is True
+    assert deploy["confirm_changeset"] is True
+    assert default["validate"]["parameters"]["lint"] is True
