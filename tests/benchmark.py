@@ -70,7 +70,7 @@ def compose_micro() -> list[str]:
         base.config_json(),
         wrapper.manifest_json(),
         wrapper.config_json(),
-        {compose.BASE_NAME: "b", compose.BASE_DIGEST: base.digest},
+        {compose.ANNOTATION_BASE_NAME: "b", compose.ANNOTATION_BASE_DIGEST: base.digest},
     )
     samples = timed(lambda: compose.compose_image(*args), rounds=2000)
     tracemalloc.start()

@@ -35,11 +35,6 @@ ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
 ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest"
 ANNOTATION_WRAPPER_NAME = "org.goci.wrapper.name"
 ANNOTATION_WRAPPER_DIGEST = "org.goci.wrapper.digest"
-# Short spellings of the same keys.
-BASE_NAME = ANNOTATION_BASE_NAME
-BASE_DIGEST = ANNOTATION_BASE_DIGEST
-WRAPPER_NAME = ANNOTATION_WRAPPER_NAME
-WRAPPER_DIGEST = ANNOTATION_WRAPPER_DIGEST
 
 #: Error messages users see, worded as Goci Wrapper words them.
 MISSING_LABEL = f"wrapper image missing '{WRAPPER_LABEL}' label"
@@ -86,16 +81,6 @@ class Composed:
         """Length of the manifest bytes, as descriptors and `Content-Length` need it."""
         return len(self.manifest_bytes)
 
-    @property
-    def digest(self) -> str:
-        """The manifest digest (same as `manifest_digest`)."""
-        return self.manifest_digest
-
-    @property
-    def body(self) -> bytes:
-        """The manifest bytes (same as `manifest_bytes`)."""
-        return self.manifest_bytes
-
     def descriptor(self, platform: Mapping[str, Any] | None = None) -> Json:
         """A descriptor of this manifest, for an index entry."""
         entry: Json = {
@@ -125,16 +110,6 @@ class ComposedIndex:
     def size(self) -> int:
         """Length of the index bytes."""
         return len(self.manifest_bytes)
-
-    @property
-    def digest(self) -> str:
-        """The index digest (same as `manifest_digest`)."""
-        return self.manifest_digest
-
-    @property
-    def body(self) -> bytes:
-        """The index bytes (same as `manifest_bytes`)."""
-        return self.manifest_bytes
 
 
 # --------------------------------------------------------------------------- checks

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
@@ -176,10 +176,18 @@ class Upstream:
         self._scope_tokens.put(str(repo), key)
         return token
 
-    def _fail(self, repo: Repository, response: requests.Response, what: str) -> RegistryError:
-        """The RegistryError for an unexpected upstream status."""
+    def _fail(
+        self,
+        repo: Repository,
+        response: requests.Response,
+        what: str,
+        unknown: Callable[..., RegistryError] = errors.name_unknown,
+    ) -> RegistryError:
+        """The RegistryError for an unexpected upstream status; `unknown` makes the 404."""
         status = response.status_code
         name = repo.registry.name
+        if status == 404:
+            return unknown(f"{what} not found upstream", detail={"repository": str(repo)})
         if status in (401, 403):
             return errors.name_unknown(
                 f"upstream registry {name} refused access to {repo.path} (the repository does "
@@ -192,8 +200,6 @@ class Upstream:
                 f"upstream registry {name} is rate limiting requests",
                 detail={"repository": str(repo)},
             )
-        if status == 404:
-            return RegistryError("NAME_UNKNOWN", f"{what} not found", status=404)
         return errors.upstream_unavailable(
             f"upstream registry {name} answered {status} for {what}",
             detail={"repository": str(repo), "status": status},
@@ -207,7 +213,9 @@ class Upstream:
         response = self.request(repo, "GET", f"manifests/{ref}", headers, stream=True)
         with response:
             if response.status_code != 200:
-                raise self._manifest_error(repo, ref, response)
+                raise self._fail(
+                    repo, response, f"manifest {ref} of {repo}", errors.manifest_unknown
+                )
             body = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
         if len(body) > MAX_MANIFEST_BYTES:
             raise errors.manifest_invalid(
@@ -233,7 +241,7 @@ class Upstream:
         response = self.request(repo, "HEAD", f"manifests/{ref}", headers)
         response.close()
         if response.status_code != 200:
-            raise self._manifest_error(repo, ref, response)
+            raise self._fail(repo, response, f"manifest {ref} of {repo}", errors.manifest_unknown)
         digest = response.headers.get("Docker-Content-Digest", "")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         try:
@@ -243,16 +251,6 @@ class Upstream:
         if not is_digest(digest) or not media_type or size <= 0:
             return None
         return Descriptor(media_type=media_type, digest=digest, size=size)
-
-    def _manifest_error(
-        self, repo: Repository, ref: str, response: requests.Response
-    ) -> RegistryError:
-        if response.status_code == 404:
-            return errors.manifest_unknown(
-                f"manifest {ref} of {repo} not found upstream",
-                detail={"repository": str(repo), "reference": ref},
-            )
-        return self._fail(repo, response, f"manifest {ref} of {repo}")
 
     # -- blobs -------------------------------------------------------------------
 
@@ -267,7 +265,7 @@ class Upstream:
             response.raw.decode_content = False
             return BlobResponse(response=response)
         response.close()
-        raise self._blob_error(repo, digest, response)
+        raise self._fail(repo, response, f"blob {digest} of {repo}", errors.blob_unknown)
 
     def fetch_blob(self, repo: Repository, digest: str, max_bytes: int) -> bytes:
         """Read a small blob (an image config) into memory, following redirects, verified.
@@ -288,7 +286,7 @@ class Upstream:
                 response = None
             elif response.status_code != 200:
                 response.close()
-                raise self._blob_error(repo, digest, response)
+                raise self._fail(repo, response, f"blob {digest} of {repo}", errors.blob_unknown)
         if response is None:
             raise errors.upstream_unavailable(f"too many redirects for blob {digest} of {repo}")
         with response:
@@ -316,23 +314,13 @@ class Upstream:
             redirected.close()
             response = redirected
         if response.status_code != 200:
-            raise self._blob_error(repo, digest, response)
+            raise self._fail(repo, response, f"blob {digest} of {repo}", errors.blob_unknown)
         try:
             return int(response.headers["Content-Length"])
         except (KeyError, ValueError) as exc:
             raise errors.upstream_unavailable(
                 f"upstream registry {repo.registry.name} gave no size for blob {digest}"
             ) from exc
-
-    def _blob_error(
-        self, repo: Repository, digest: str, response: requests.Response
-    ) -> RegistryError:
-        if response.status_code == 404:
-            return errors.blob_unknown(
-                f"blob {digest} of {repo} not found upstream",
-                detail={"repository": str(repo), "digest": digest},
-            )
-        return self._fail(repo, response, f"blob {digest} of {repo}")
 
     # -- tags --------------------------------------------------------------------
 
@@ -341,11 +329,7 @@ class Upstream:
         response = self.request(repo, "GET", "tags/list", params=query)
         with response:
             if response.status_code != 200:
-                if response.status_code == 404:
-                    raise errors.name_unknown(
-                        f"repository {repo} not found upstream", detail={"repository": str(repo)}
-                    )
-                raise self._fail(repo, response, f"tags of {repo}")
+                raise self._fail(repo, response, f"repository {repo}")
             try:
                 tags = response.json().get("tags") or []
             except ValueError as exc:

@@ -216,9 +216,9 @@ class WrapService:
         index = compose.compose_index(
             entries, self._annotations(base, base.digest, wrapper, wrapper.digest)
         )
-        self.store.put_manifest(index.digest, index.body, index.media_type)
-        self._record_sources(wrap, {index.digest: {"kind": "manifest"}})
-        return index.digest, StoredManifest(index.body, index.media_type)
+        self.store.put_manifest(index.manifest_digest, index.manifest_bytes, index.media_type)
+        self._record_sources(wrap, {index.manifest_digest: {"kind": "manifest"}})
+        return index.manifest_digest, StoredManifest(index.manifest_bytes, index.media_type)
 
     def _compose_one(
         self,
@@ -263,10 +263,10 @@ class WrapService:
         base: Resolved, base_digest: str, wrapper: Resolved, wrapper_digest: str
     ) -> dict[str, str]:
         return {
-            compose.BASE_NAME: str(base.image),
-            compose.BASE_DIGEST: base_digest,
-            compose.WRAPPER_NAME: str(wrapper.image),
-            compose.WRAPPER_DIGEST: wrapper_digest,
+            compose.ANNOTATION_BASE_NAME: str(base.image),
+            compose.ANNOTATION_BASE_DIGEST: base_digest,
+            compose.ANNOTATION_WRAPPER_NAME: str(wrapper.image),
+            compose.ANNOTATION_WRAPPER_DIGEST: wrapper_digest,
         }
 
     # -- sources -----------------------------------------------------------------
