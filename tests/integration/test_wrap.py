@@ -243,13 +243,16 @@ def test_same_digest_from_two_gateway_processes(gateway, pushed_images):
     assert first.headers["Docker-Content-Digest"] == second.headers["Docker-Content-Digest"]
 
 
-def test_parallel_first_pulls_agree(gateway, pushed_images):
+def test_parallel_first_pulls_agree(gateway, pushed_images, upstream):
     gw = gateway()
     name = wrap_name(pushed_images, "base-multi", "wrapper")
+    mark = upstream.mark()
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(lambda _: get_manifest(gw, name), range(8)))
     assert [r.status_code for r in responses] == [200] * 8
     assert len({r.headers["Docker-Content-Digest"] for r in responses}) == 1
+    # composed once: one tag resolution per image, not one per request
+    assert upstream.manifest_requests("HEAD", since=mark) == 2
 
 
 def test_second_pull_makes_no_upstream_manifest_request(gateway, pushed_images, upstream, tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from ociwrap.store import Store, StoredManifest
 COMPOSITION_VERSION = 1
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 PARALLEL_PLATFORMS = 4
+LOCK_STRIPES = 64
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class WrapService:
         self.tag_ttl_seconds = tag_ttl_seconds
         self.clock = clock
         self.hot = BoundedCache(max_entries=512, max_bytes=32 * 1024 * 1024)
+        # Striped locks: concurrent first pulls of one wrap in a process compose it once.
+        self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
     # -- requests ----------------------------------------------------------------
 
@@ -134,7 +138,16 @@ class WrapService:
     # -- composition -------------------------------------------------------------
 
     def compose(self, wrap: WrapName) -> tuple[str, StoredManifest]:
-        """The wrapped manifest (or index) for the current base and wrapper digests."""
+        """The wrapped manifest (or index) for the current base and wrapper digests.
+
+        Other processes composing the same wrap at once write the same bytes to the
+        same keys; within this process the later callers wait and reuse the result.
+        """
+        key = wrap_key(wrap)
+        with self._stripes[int(key[:8], 16) % LOCK_STRIPES]:
+            return self._compose_locked(wrap)
+
+    def _compose_locked(self, wrap: WrapName) -> tuple[str, StoredManifest]:
         base = self._resolve(wrap.base, "base")
         wrapper = self._resolve(wrap.wrapper, "wrapper")
         key = composition_key(base, wrapper)
