@@ -9,7 +9,7 @@ APT_PACKAGES := docker-registry skopeo podman umoci busybox-static runc containe
 TOOLS := docker-registry skopeo podman umoci busybox runc containerd ctr
 export PYTHONPATH := layers/ociwrap:functions/registry
 
-.PHONY: run test lint system-packages bench clean
+.PHONY: run test lint system-packages bench smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: system-packages lint
 
 bench: $(VENV)/.dev-deps system-packages
 	PATH="$$PATH:/usr/sbin:/sbin" PYTHONPATH=$(PYTHONPATH):tests $(VENV)/bin/python tests/benchmark.py
+
+smoke: $(VENV)/.dev-deps
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://registry.example.com [ARGS='--wrapper acme/wrapper/1']"; exit 2; }
+	$(VENV)/bin/python tests/smoke.py $(URL) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .aws-sam

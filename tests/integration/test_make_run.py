@@ -58,3 +58,21 @@ def test_make_run_serves_pulls_with_embedded_s3(tmp_path, upstream, pushed_image
     assert f"listening on http://127.0.0.1:{port}" in log
     assert "embedded S3 at http://127.0.0.1:" in log
     assert "stopped after" in log
+
+
+def test_smoke_script_passes_against_the_local_gateway(shared_gateway, pushed_images, capsys):
+    """The deployment smoke test, run where it can be: the same checks on the local gateway."""
+    import smoke
+
+    status = smoke.main(
+        [
+            shared_gateway.url,
+            "--image",
+            "local/library/busybox:multi",
+            "--wrapper",
+            "local/tools/wrapper/1",
+        ]
+    )
+    table = capsys.readouterr().out
+    assert status == 0, table
+    assert table.count("| ok |") == 6
