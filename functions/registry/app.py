@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import time
-from functools import cache
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -20,7 +20,7 @@ from ociwrap.errors import RegistryError, unsupported
 from ociwrap.proxy import split_accept
 from ociwrap.reference import parse_route
 from ociwrap.replies import Reply
-from ociwrap.service import build_service
+from ociwrap.service import RegistryService, build_service
 
 logger = Logger(service="ociwrap", level=os.environ.get("LOG_LEVEL", "INFO").upper())
 app = APIGatewayHttpResolver()
@@ -29,10 +29,28 @@ READ_METHODS = ["GET", "HEAD"]
 WRITE_METHODS = ["PUT", "POST", "PATCH", "DELETE"]
 
 
-@cache
-def service():
-    """Built once per warm Lambda: S3 client, upstream sessions and token cache are reused."""
-    return build_service()
+_service_lock = threading.Lock()
+_service: RegistryService | None = None
+
+
+def service() -> RegistryService:
+    """Built once per warm Lambda: S3 client, upstream sessions and caches are reused.
+
+    The lock matters under the local gateway, where first requests arrive in parallel
+    threads and must share one service (and so one in-memory cache).
+    """
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = build_service()
+        return _service
+
+
+def reset_service() -> None:
+    """Forget the service, so the next request reads the environment again."""
+    global _service
+    with _service_lock:
+        _service = None
 
 
 def _response(reply: Reply) -> Response:

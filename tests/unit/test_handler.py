@@ -27,14 +27,14 @@ def handler(monkeypatch, no_network):
     monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.service.cache_clear()
+        app.reset_service()
 
         def call(method: str, path: str, headers=()) -> dict:
             event = build_event(method, path, list(headers), b"")
             return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
 
         yield call
-        app.service.cache_clear()
+        app.reset_service()
 
 
 def errors_of(result: dict) -> list[dict]:
@@ -101,7 +101,7 @@ def test_unreachable_upstream_is_a_502_naming_it(handler):
 
 def test_storage_failures_are_a_503_without_trace(handler, monkeypatch):
     monkeypatch.setenv("ARTIFACT_BUCKET", "no-such-bucket")
-    app.service.cache_clear()
+    app.reset_service()
     result = handler("GET", f"/v2/library/busybox/manifests/{DIGEST}")
     assert result["statusCode"] == 503
     assert errors_of(result)[0]["code"] == "UNAVAILABLE"

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ociwrap import errors, replies
+from ociwrap import errors, mediatypes, replies
 from ociwrap.reference import Repository, is_digest
 from ociwrap.replies import Reply
 from ociwrap.store import Store, StoredManifest
 from ociwrap.upstream import Upstream
 
+# What to ask an upstream for when the client did not say (and for wrap inputs).
 ALL_MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
+    mediatypes.OCI_INDEX,
+    mediatypes.OCI_MANIFEST,
+    mediatypes.DOCKER_MANIFEST_LIST,
+    mediatypes.DOCKER_MANIFEST,
 )
 
 

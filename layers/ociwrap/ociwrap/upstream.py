@@ -21,6 +21,7 @@ import requests
 from ociwrap import errors
 from ociwrap.errors import RegistryError
 from ociwrap.guard import make_session, refused_address
+from ociwrap.mediatypes import OCI_MANIFEST, detect_media_type
 from ociwrap.memcache import BoundedCache
 from ociwrap.reference import Repository, is_digest
 
@@ -228,7 +229,12 @@ class Upstream:
                 f"digest is {digest}",
                 detail={"repository": str(repo)},
             )
-        media_type = _media_type(response.headers.get("Content-Type", ""), body)
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = {}
+        content_type = response.headers.get("Content-Type", "")
+        media_type = detect_media_type(parsed, content_type) or OCI_MANIFEST
         return Manifest(body=body, media_type=media_type, digest=digest)
 
     def head_manifest(self, repo: Repository, ref: str, accept: Iterable[str]) -> Descriptor | None:
@@ -342,14 +348,3 @@ class Upstream:
         if match:
             next_last = requests.utils.unquote(match.group(1))
         return [str(tag) for tag in tags], next_last
-
-
-def _media_type(content_type: str, body: bytes) -> str:
-    """The manifest's own `mediaType` when it has one, else the upstream's Content-Type."""
-    try:
-        declared = json.loads(body).get("mediaType")
-    except (ValueError, AttributeError):
-        declared = None
-    if isinstance(declared, str) and declared:
-        return declared
-    return content_type.split(";")[0].strip() or "application/vnd.oci.image.manifest.v1+json"
