@@ -47,17 +47,15 @@ class ProxyService:
     def manifest(self, repo: Repository, ref: str, accept: list[str], head: bool) -> Reply:
         """A manifest by tag (resolved with a HEAD upstream) or by digest (store first)."""
         if is_digest(ref):
-            stored = self.store.get_manifest(ref)
+            stored = self.manifest_by_digest(repo, ref)
+            return replies.content(stored.body, stored.media_type, ref, head)
+        described = self.upstream.head_manifest(repo, ref, accept)
+        if described:
+            stored = self.store.get_manifest(described.digest)
             if stored:
-                return replies.content(stored.body, stored.media_type, ref, head)
-        else:
-            described = self.upstream.head_manifest(repo, ref, accept)
-            if described:
-                stored = self.store.get_manifest(described.digest)
-                if stored:
-                    return replies.content(stored.body, stored.media_type, described.digest, head)
-                if head:
-                    return replies.described(described.media_type, described.digest, described.size)
+                return replies.content(stored.body, stored.media_type, described.digest, head)
+            if head:
+                return replies.described(described.media_type, described.digest, described.size)
         manifest = self.upstream.get_manifest(repo, ref, accept)
         self.store.put_manifest(manifest.digest, manifest.body, manifest.media_type)
         return replies.content(manifest.body, manifest.media_type, manifest.digest, head)
