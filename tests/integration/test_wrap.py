@@ -81,9 +81,14 @@ def test_skopeo_copy_and_umoci_unpack_show_the_composition(gateway, pushed_image
     assert bundle_config(tmp_path / "bundle")["process"]["args"][0] == "/wrapper/run.sh"
 
 
-def test_podman_runs_wrapper_then_base_command(gateway, podman, pushed_images):
+@pytest.mark.parametrize("alias", ["local", "tok", "redir"])
+def test_podman_runs_wrapper_then_base_command(
+    alias, gateway, podman, pushed_images, token_images, redirecting_images
+):
+    """Through each kind of upstream: bytes served, token-protected, redirected."""
     gw = gateway()
-    ref = f"{gw.host}/{wrap_name(pushed_images, 'base', 'wrapper')}:latest"
+    images = {"local": pushed_images, "tok": token_images, "redir": redirecting_images}[alias]
+    ref = f"{gw.host}/{wrap_name(images, 'base', 'wrapper', alias=alias)}:latest"
     assert podman.run(ref).splitlines() == ["wrapper-says-hello", "base-cmd"]
     assert podman.run(ref, "echo", "other-cmd").splitlines() == [
         "wrapper-says-hello",
