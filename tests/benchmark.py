@@ -7,7 +7,9 @@ serving the Lambda handler) and times requests as clients make them. Run with
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,6 +84,20 @@ def compose_micro() -> list[str]:
     ]
 
 
+def cold_import() -> list[str]:
+    """Importing the handler in a fresh interpreter: the part of a cold start that is ours."""
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{root / 'layers' / 'ociwrap'}:{root / 'functions' / 'registry'}",
+    }
+    command = [sys.executable, "-c", "import app"]
+    baseline = [sys.executable, "-c", "pass"]
+    runs = timed(lambda: subprocess.run(command, env=env, check=True), rounds=5)
+    empty = timed(lambda: subprocess.run(baseline, env=env, check=True), rounds=5)
+    return [row("import app (fresh interpreter)", runs, f"bare interpreter {min(empty):.0f} ms")]
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ociwrap-bench-"))
     moto = MotoS3(work / "moto").start()
@@ -152,6 +168,7 @@ def main() -> int:
         second_pull_requests = len(registry.requests()[marks:]) / len(names)
         rows.append(row("wrap manifest, new process (S3 hit)", from_s3, f"{len(names)} wraps"))
         rows += compose_micro()
+        rows += cold_import()
 
         print("| what | n | median ms | p95 ms | note |")
         print("| --- | --- | --- | --- | --- |")
