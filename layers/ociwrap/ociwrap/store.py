@@ -97,13 +97,19 @@ class Store:
 
     # -- manifests ---------------------------------------------------------------
 
-    def get_manifest(self, digest: str) -> StoredManifest | None:
+    def _get(self, key: str) -> dict[str, Any] | None:
+        """The object at `key`, or None when there is none."""
         try:
-            obj = self.s3.get_object(Bucket=self.bucket, Key=manifest_key(digest))
+            return self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _missing(exc):
                 return None
             raise
+
+    def get_manifest(self, digest: str) -> StoredManifest | None:
+        obj = self._get(manifest_key(digest))
+        if obj is None:
+            return None
         return StoredManifest(body=obj["Body"].read(), media_type=obj["ContentType"])
 
     def put_manifest(self, digest: str, body: bytes, media_type: str) -> None:
@@ -168,13 +174,8 @@ class Store:
     # -- small records -----------------------------------------------------------
 
     def get_json(self, key: str) -> Any | None:
-        try:
-            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _missing(exc):
-                return None
-            raise
-        return json.loads(obj["Body"].read())
+        obj = self._get(key)
+        return None if obj is None else json.loads(obj["Body"].read())
 
     def put_json(self, key: str, value: Any) -> None:
         self.s3.put_object(
