@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -46,11 +47,14 @@ class Scripted:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                if "Content-Length" not in headers:
+                if "Content-Length" not in headers and not callable(body):
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(body)
+                    if callable(body):  # a route that streams (and stalls) itself
+                        body(self.wfile)
+                    else:
+                        self.wfile.write(body)
 
             do_GET = do_HEAD = answer
 
@@ -157,3 +161,67 @@ def test_upstream_5xx_is_a_502_naming_the_upstream(scripted, repo):
         Upstream().get_manifest(repo, "1", OCI)
     assert caught.value.status == 502
     assert "upstream registry stub answered 500" in caught.value.message
+
+
+def test_slow_upstream_is_a_504_naming_it(scripted, repo):
+    def slow(handler):
+        time.sleep(1.0)
+        return 200, {"Content-Type": OCI[0]}, MANIFEST
+
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow
+    with pytest.raises(RegistryError) as caught:
+        Upstream(read_timeout=0.2).get_manifest(repo, "1", OCI)
+    assert (caught.value.code, caught.value.status) == ("UNAVAILABLE", 504)
+    assert "stub timed out" in caught.value.message
+
+
+def stall_after(data: bytes) -> Callable:
+    """A body that sends `data`, then stops sending without closing."""
+
+    def write(wfile) -> None:
+        wfile.write(data)
+        wfile.flush()
+        time.sleep(1.0)
+
+    return write
+
+
+def test_body_that_stalls_is_a_504(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        200,
+        {"Content-Type": OCI[0], "Content-Length": str(len(MANIFEST))},
+        stall_after(MANIFEST[:5]),
+    )
+    with pytest.raises(RegistryError) as caught:
+        Upstream(read_timeout=0.2).get_manifest(repo, "1", OCI)
+    assert caught.value.status == 504
+    assert "stub timed out while sending a body" in caught.value.message
+
+
+def test_blob_copy_that_stalls_leaves_nothing_in_the_bucket(scripted, repo, monkeypatch):
+    """A byte-serving upstream that stalls mid-layer: 504, and no blob becomes visible."""
+    import boto3
+    from moto import mock_aws
+
+    from ociwrap.proxy import ProxyService
+    from ociwrap.store import Store, make_s3_client
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
+        monkeypatch.setenv(name, value)
+    layer = b"x" * 4096
+    digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    scripted.routes["GET", f"/v2/team/app/blobs/{digest}"] = lambda h: (
+        200,
+        {"Content-Length": str(len(layer))},
+        stall_after(layer[:100]),
+    )
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="unit-bucket")
+        store = Store(make_s3_client(region="us-east-1"), "unit-bucket")
+        proxy = ProxyService(store, Upstream(read_timeout=0.2), presign_ttl_seconds=60)
+        with pytest.raises(RegistryError) as caught:
+            proxy.blob(repo, digest, head=False)
+        assert caught.value.status == 504
+        assert store.blob_size(digest) is None
+        listing = store.s3.list_objects_v2(Bucket="unit-bucket")
+        assert listing.get("KeyCount", 0) == 0

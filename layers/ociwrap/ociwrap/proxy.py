@@ -14,7 +14,7 @@ from ociwrap import errors, mediatypes, replies
 from ociwrap.reference import Repository, is_digest
 from ociwrap.replies import Reply
 from ociwrap.store import Store, StoredManifest
-from ociwrap.upstream import Upstream
+from ociwrap.upstream import Upstream, UpstreamBody
 
 # What to ask an upstream for when the client did not say (and for wrap inputs).
 ALL_MANIFEST_TYPES = (
@@ -83,7 +83,7 @@ class ProxyService:
         assert answer.response is not None
         with answer.response as response:
             if self.store.blob_size(digest) is None:
-                self.store.copy_blob_stream(digest, response.raw)
+                self.store.copy_blob_stream(digest, UpstreamBody(response, repo.registry.name))
         return self.stored_blob(digest)
 
     def stored_blob(self, digest: str) -> Reply:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from ociwrap import errors
 from ociwrap.errors import RegistryError
@@ -52,6 +53,33 @@ class Descriptor:
     size: int
 
 
+class UpstreamBody:
+    """An upstream response body as a file object whose failures are RegistryErrors.
+
+    A time-out or reset while reading a body (not just while waiting for headers)
+    must still be a 504/502 naming the upstream, also when boto3 is the reader.
+    """
+
+    def __init__(self, response: requests.Response, registry: str, decode: bool = False) -> None:
+        self._response = response
+        self._registry = registry
+        self._decode = decode
+
+    def read(self, amount: int | None = -1) -> bytes:
+        try:
+            return self._response.raw.read(
+                None if amount is None or amount < 0 else amount, decode_content=self._decode
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            timeout = isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError)
+            raise errors.upstream_unavailable(
+                f"upstream registry {self._registry} "
+                + ("timed out" if timeout else f"broke off ({type(exc).__name__})")
+                + " while sending a body",
+                timeout=timeout,
+            ) from exc
+
+
 @dataclass
 class BlobResponse:
     """An upstream blob answer: a redirect target, or a streaming body to copy."""
@@ -77,7 +105,11 @@ def sha256_digest(data: bytes) -> str:
 class Upstream:
     """Talks to upstream registries on behalf of the service."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT
+    ) -> None:
+        # Below API Gateway's 30 s, so a slow upstream is a clear 504, not a gateway time-out.
+        self.timeout = (connect_timeout, read_timeout)
         self._sessions = {True: make_session(guarded=False), False: make_session(guarded=True)}
         # Bearer tokens by "realm|service|scope", kept until shortly before they expire,
         # and the token to try first for a repository, so warm requests skip the 401.
@@ -99,7 +131,7 @@ class Upstream:
                 method,
                 url,
                 headers=headers,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                timeout=self.timeout,
                 allow_redirects=False,
                 **kwargs,
             )
@@ -217,7 +249,9 @@ class Upstream:
                 raise self._fail(
                     repo, response, f"manifest {ref} of {repo}", errors.manifest_unknown
                 )
-            body = response.raw.read(MAX_MANIFEST_BYTES + 1, decode_content=True)
+            body = UpstreamBody(response, repo.registry.name, decode=True).read(
+                MAX_MANIFEST_BYTES + 1
+            )
         if len(body) > MAX_MANIFEST_BYTES:
             raise errors.manifest_invalid(
                 f"manifest {repo}:{ref} is larger than {MAX_MANIFEST_BYTES} bytes"
@@ -268,7 +302,6 @@ class Upstream:
             location = response.headers.get("Location", "")
             return BlobResponse(location=urljoin(response.url, location))
         if response.status_code == 200:
-            response.raw.decode_content = False
             return BlobResponse(response=response)
         response.close()
         raise self._fail(repo, response, f"blob {digest} of {repo}", errors.blob_unknown)
@@ -296,7 +329,7 @@ class Upstream:
         if response is None:
             raise errors.upstream_unavailable(f"too many redirects for blob {digest} of {repo}")
         with response:
-            data = response.raw.read(max_bytes + 1, decode_content=False)
+            data = UpstreamBody(response, repo.registry.name).read(max_bytes + 1)
         if len(data) > max_bytes:
             raise errors.manifest_invalid(
                 f"blob {digest} of {repo} is larger than {max_bytes} bytes; not an image config"
