@@ -125,3 +125,37 @@ def test_sample_events_are_answered(handler, event_file):
         assert result["body"] == ""
     elif result["statusCode"] == 502:
         assert errors_of(result)[0]["code"] == "UNAVAILABLE"
+
+
+ODD_PATHS = [
+    "/v2/a/manifests/",
+    "/v2//manifests/1",
+    "/v2/../etc/passwd/manifests/1",
+    "/v2/%2e%2e/manifests/1",
+    "/v2/a/manifests/" + "x" * 200,
+    "/v2/" + "a/" * 200 + "manifests/1",
+    "/v2/ünïcode/manifests/1",
+    "/v2/a/blobs/sha256:" + "A" * 64,
+    "/v2/a/blobs/sha512:" + "a" * 128,
+    "/v2/a/tags/list?n=abc",
+    "/v2/wrap/with/manifests/1",
+    "/v2/wrap/a/1/with/manifests/1",
+    "/v2/wrap/a/1/with/b/1/with/c/1/manifests/1",
+    "/v2/wrap/a/sha256-zz/with/b/1/manifests/1",
+    "/v2/wrap/a/1/with/b/1/blobs/sha256:" + "0" * 64,
+    "/v2/_catalog",
+    "/v2/a/referrers/sha256:" + "0" * 64,
+    "/v3/",
+    "/",
+]
+
+
+@pytest.mark.parametrize("path", ODD_PATHS)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_odd_requests_never_crash_or_escape(handler, no_network, method, path):
+    result = handler(method, path)
+    assert 400 <= result["statusCode"] < 600
+    assert result["statusCode"] != 500
+    if method == "GET":
+        assert errors_of(result)[0]["message"]
+    assert not [a for a in no_network if a[0] == "connect"]
