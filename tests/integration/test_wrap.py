@@ -293,3 +293,13 @@ def test_wrap_blob_bytes_never_pass_through_the_gateway(gateway, podman, pushed_
     podman.pull(f"{gw.host}/{wrap_name(pushed_images, 'base', 'wrapper-2layers')}:latest")
     gets = re.findall(r'"GET /v2/wrap/\S+/blobs/\S+ HTTP/1.1" (\d+) (\d+)', gw.log())
     assert gets and all(status == "307" and sent == "0" for status, sent in gets)
+
+
+def test_single_platform_base_takes_its_platforms_wrapper_variant(gateway, pushed_images):
+    gw = gateway()
+    response = get_manifest(gw, wrap_name(pushed_images, "base", "wrapper-multi"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == OCI_MANIFEST
+    amd64_wrapper = pushed_images["wrapper-multi"].artifact.images[0]
+    assert amd64_wrapper.platform["architecture"] == "amd64"
+    assert response.json()["layers"][-2:] == [layer.descriptor() for layer in amd64_wrapper.layers]

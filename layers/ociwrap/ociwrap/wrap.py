@@ -22,7 +22,6 @@ from typing import Any
 from ociwrap import compose, errors, mediatypes, replies
 from ociwrap.errors import RegistryError
 from ociwrap.memcache import BoundedCache
-from ociwrap.platforms import Platform, match
 from ociwrap.proxy import ALL_MANIFEST_TYPES, ProxyService
 from ociwrap.reference import ImageRef, WrapName, check_reference, is_digest
 from ociwrap.replies import Reply
@@ -166,66 +165,31 @@ class WrapService:
     def _compose_now(
         self, wrap: WrapName, base: Resolved, wrapper: Resolved
     ) -> tuple[str, StoredManifest]:
+        """Compose every base platform; a single-platform base is a one-entry plan."""
         base_manifest = self._manifest(base.image, base.digest, "base")
         wrapper_manifest = self._manifest(wrapper.image, wrapper.digest, "wrapper")
-        wrapper_is_index = _is_index(wrapper_manifest, wrapper.media_type)
-        if not _is_index(base_manifest, base.media_type):
-            base_config = self._config(base.image, base_manifest, "base")
-            if wrapper_is_index:
-                variants = [
-                    entry
-                    for entry in wrapper_manifest.get("manifests", [])
-                    if entry.get("mediaType") in mediatypes.MANIFEST_TYPES
-                ]
-                chosen = match(Platform.from_dict(base_config), variants)
-                if chosen is None:
-                    raise errors.manifest_unknown(
-                        f"wrapper image {wrapper.image} has no variant for the base image's "
-                        f"platform {Platform.from_dict(base_config)}"
-                    )
-                wrapper_digest = chosen["digest"]
-                wrapper_manifest = self._manifest(wrapper.image, wrapper_digest, "wrapper")
-            else:
-                wrapper_digest = wrapper.digest
-            composed = self._compose_one(
-                wrap,
-                base,
-                base.digest,
-                base_manifest,
-                base_config,
-                wrapper,
-                wrapper_digest,
-                wrapper_manifest,
-            )
-            return composed.manifest_digest, StoredManifest(
-                composed.manifest_bytes, composed.media_type
-            )
-
-        plan = compose.plan_platforms(base_manifest, wrapper_manifest)
+        base_is_index = _is_index(base_manifest, base.media_type)
+        platforms = base_manifest if base_is_index else self._as_index(base, base_manifest)
 
         def compose_platform(entry: tuple[dict, dict | None]) -> tuple[dict, compose.Composed]:
             base_descriptor, wrapper_descriptor = entry
-            platform_manifest = self._manifest(base.image, base_descriptor["digest"], "base")
-            platform_config = self._config(base.image, platform_manifest, "base")
             if wrapper_descriptor is None:
-                wrapper_digest, platform_wrapper = wrapper.digest, wrapper_manifest
+                wrapper_digest = wrapper.digest
             else:
                 wrapper_digest = wrapper_descriptor["digest"]
-                platform_wrapper = self._manifest(wrapper.image, wrapper_digest, "wrapper")
             composed = self._compose_one(
-                wrap,
-                base,
-                base_descriptor["digest"],
-                platform_manifest,
-                platform_config,
-                wrapper,
-                wrapper_digest,
-                platform_wrapper,
+                wrap, base, base_descriptor["digest"], wrapper, wrapper_digest
             )
             return base_descriptor, composed
 
+        plan = compose.plan_platforms(platforms, wrapper_manifest)
         with ThreadPoolExecutor(max_workers=PARALLEL_PLATFORMS) as pool:
             entries = list(pool.map(compose_platform, plan))
+        if not base_is_index:
+            composed = entries[0][1]
+            return composed.manifest_digest, StoredManifest(
+                composed.manifest_bytes, composed.media_type
+            )
         index = compose.compose_index(
             entries, self._annotations(base, base.digest, wrapper, wrapper.digest)
         )
@@ -233,17 +197,33 @@ class WrapService:
         self._record_sources(wrap, {index.manifest_digest: {"kind": "manifest"}})
         return index.manifest_digest, StoredManifest(index.manifest_bytes, index.media_type)
 
+    def _as_index(self, base: Resolved, manifest: dict[str, Any]) -> dict[str, Any]:
+        """A single-platform base seen as an index of one, with the platform its config names.
+
+        So the wrapper variant is chosen by the same rules as for a multi-platform base.
+        """
+        config = self._config(base.image, manifest, "base")
+        platform = {
+            key: config[key]
+            for key in ("os", "architecture", "variant", "os.version")
+            if isinstance(config.get(key), str) and config[key]
+        }
+        size = len(self._fetch_manifest(base.image, base.digest, "base").body)
+        descriptor = {"mediaType": base.media_type, "digest": base.digest, "size": size}
+        return {"manifests": [{**descriptor, "platform": platform}]}
+
     def _compose_one(
         self,
         wrap: WrapName,
         base: Resolved,
         base_digest: str,
-        base_manifest: dict,
-        base_config: dict,
         wrapper: Resolved,
         wrapper_digest: str,
-        wrapper_manifest: dict,
     ) -> compose.Composed:
+        """Compose one platform: store its config, manifest and blob sources."""
+        base_manifest = self._manifest(base.image, base_digest, "base")
+        base_config = self._config(base.image, base_manifest, "base")
+        wrapper_manifest = self._manifest(wrapper.image, wrapper_digest, "wrapper")
         wrapper_config = self._config(wrapper.image, wrapper_manifest, "wrapper")
         composed = compose.compose_image(
             base_manifest,
