@@ -1,44 +1,49 @@
 """Lambda handler of the registry: HTTP in, HTTP out, nothing else.
 
-Routing and error rendering live here; every decision about images lives in
-the `ociwrap` library (the layer), which can be tested without AWS.
+Routing, `Accept` parsing, the request deadline and error rendering live here;
+every decision about images lives in the `ociwrap` library (the layer), which
+can be tested without AWS.
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
+import json
 import os
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ociwrap import replies
-from ociwrap.errors import RegistryError, unsupported
-from ociwrap.proxy import split_accept
-from ociwrap.reference import parse_route
+from ociwrap import deadline, errors, replies
+from ociwrap.config import REQUEST_TIMEOUT_SECONDS
+from ociwrap.errors import RegistryError
 from ociwrap.replies import Reply
 from ociwrap.service import RegistryService, build_service
+from routes import parse_route, split_accept
 
 logger = Logger(service="ociwrap", level=os.environ.get("LOG_LEVEL", "INFO").upper())
 app = APIGatewayHttpResolver()
 
+API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 READ_METHODS = ["GET", "HEAD"]
-WRITE_METHODS = ["PUT", "POST", "PATCH", "DELETE"]
-
+#: Kept back from the Lambda's remaining time, to render and send the answer.
+ANSWER_MARGIN_SECONDS = 1.0
+#: How long past its deadline a request may still be finishing before it is answered 504
+#: regardless (an S3 call that started just before the deadline).
+BACKSTOP_SECONDS = 0.5
 
 _service_lock = threading.Lock()
 _service: RegistryService | None = None
 
 
 def service() -> RegistryService:
-    """Built once per warm Lambda: S3 client, upstream sessions and caches are reused.
-
-    The lock matters under the local gateway, where first requests arrive in parallel
-    threads and must share one service (and so one in-memory cache).
-    """
+    """Built once per warm Lambda: S3 client, upstream sessions and caches are reused."""
     global _service
     with _service_lock:
         if _service is None:
@@ -53,13 +58,66 @@ def reset_service() -> None:
         _service = None
 
 
+def request_deadline(context: Any) -> deadline.Deadline:
+    """The Lambda's remaining time less the answer margin, capped by REQUEST_TIMEOUT_SECONDS."""
+    try:
+        cap = float(service().settings.request_timeout_seconds)
+    except RegistryError:
+        cap = float(REQUEST_TIMEOUT_SECONDS)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        cap = min(cap, remaining() / 1000 - ANSWER_MARGIN_SECONDS)
+    return deadline.Deadline(max(cap, 0.0))
+
+
+def in_time(call: Callable[[], Reply]) -> Reply:
+    """Run `call` and answer by the deadline, whatever it waits on.
+
+    Every network call draws from the deadline already; this is the backstop for
+    one that started just before it ran out and is still waiting (an S3 call on
+    botocore's own time-outs): the client gets a spec 504 before API Gateway
+    cuts the request off, and the call finishes (or fails) on its own.
+    """
+    current = deadline.current()
+    if current is None:
+        return call()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["reply"] = call()
+        except BaseException as exc:  # handed to the request thread below
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
+    worker.start()
+    worker.join(max(current.remaining(), 0.0) + BACKSTOP_SECONDS)
+    if worker.is_alive():
+        raise errors.deadline_exceeded("the registry to finish", current.budget)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["reply"]
+
+
+def error_body(exc: RegistryError) -> bytes:
+    """The JSON error body the distribution spec prescribes."""
+    entry: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if exc.detail is not None:
+        entry["detail"] = exc.detail
+    return json.dumps({"errors": [entry]}).encode()
+
+
+def _is_head() -> bool:
+    return app.current_event.http_method.upper() == "HEAD"
+
+
 def _response(reply: Reply) -> Response:
     """A Powertools Response carrying the reply's exact bytes.
 
     Bodies are manifests and JSON: sent as text when they are UTF-8 (lossless),
     base64 otherwise, so the client receives the bytes that were digested.
     """
-    headers = {**replies.API_VERSION_HEADER, **reply.headers}
+    headers = {**API_VERSION_HEADER, **reply.headers}
     try:
         return Response(status_code=reply.status, headers=headers, body=reply.body.decode())
     except UnicodeDecodeError:
@@ -70,8 +128,14 @@ def _response(reply: Reply) -> Response:
         return response
 
 
-def _is_head() -> bool:
-    return app.current_event.http_method.upper() == "HEAD"
+def _error(exc: RegistryError) -> Response:
+    body = error_body(exc)
+    headers = {
+        **exc.headers,
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+    }
+    return _response(Reply(exc.status, headers, b"" if _is_head() else body))
 
 
 @app.route("/v2", method=READ_METHODS)
@@ -86,38 +150,35 @@ def registry_read() -> Response:
     route = parse_route(event.path)
     head = _is_head()
     if route is None:
-        raise RegistryError("NAME_UNKNOWN", f"no registry route for {event.path}", status=404)
+        raise errors.name_unknown(f"no registry route for {event.path}")
+    if route.kind == "catalog":
+        raise RegistryError(
+            "UNSUPPORTED", "listing repositories is not supported by this registry", status=404
+        )
     query = event.query_string_parameters or {}
     registry = service()
     if route.kind == "manifests":
         accept = split_accept([event.headers.get("accept", "")])
-        reply = registry.manifest(route.name, route.ref, accept, head)
+        reply = in_time(lambda: registry.manifest(route.name, route.ref, accept, head))
     elif route.kind == "blobs":
-        reply = registry.blob(route.name, route.ref, head)
-    elif route.kind == "tags":
-        reply = registry.tags(route.name, query.get("n"), query.get("last"))
+        reply = in_time(lambda: registry.blob(route.name, route.ref, head))
     else:
-        raise RegistryError(
-            "UNSUPPORTED", "listing repositories is not supported by this registry", status=404
-        )
+        reply = in_time(lambda: registry.tags(route.name, query.get("n"), query.get("last")))
     return _response(reply)
-
-
-@app.route("/v2/.*", method=WRITE_METHODS)
-def registry_write() -> Response:
-    raise unsupported("this registry is pull-only: pushing and deleting are not supported")
 
 
 @app.not_found
 def not_found(_exc: Exception) -> Response:
-    return _response(
-        replies.error(
-            RegistryError(
-                "NAME_UNKNOWN", f"no such endpoint: {app.current_event.path}", status=404
-            ),
-            head=_is_head(),
+    """No route: other methods are refused like writes (pull-only), other paths are unknown."""
+    event = app.current_event
+    if event.http_method.upper() not in READ_METHODS:
+        return _error(
+            errors.unsupported(
+                "this registry is pull-only: pushing and deleting are not supported",
+                detail={"method": event.http_method[:20]},
+            )
         )
-    )
+    return _error(errors.name_unknown(f"no such endpoint: {event.path[:200]}"))
 
 
 @app.exception_handler(RegistryError)
@@ -125,39 +186,28 @@ def registry_error(exc: RegistryError) -> Response:
     logger.info(
         "request refused", extra={"code": exc.code, "status": exc.status, "error": exc.message}
     )
-    return _response(replies.error(exc, head=_is_head()))
+    return _error(exc)
 
 
 @app.exception_handler([BotoCoreError, ClientError])
 def storage_error(exc: Exception) -> Response:
     """S3 failed (throttling, a missing bucket, permissions): retryable for the client."""
     logger.exception("artifact storage request failed")
-    return _response(
-        replies.error(
-            RegistryError(
-                "UNAVAILABLE", "artifact storage (S3) is unavailable; try again", status=503
-            ),
-            head=_is_head(),
-        )
-    )
+    return _error(errors.storage_unavailable())
 
 
 @app.exception_handler(Exception)
 def unexpected_error(exc: Exception) -> Response:
-    """Bugs and AWS failures: logged with their trace, answered without it."""
+    """Bugs: logged with their trace, answered without it."""
     logger.exception("unexpected error")
-    return _response(
-        replies.error(
-            RegistryError("UNKNOWN", "internal error; see the registry's logs", status=500),
-            head=_is_head(),
-        )
-    )
+    return _error(RegistryError("UNKNOWN", "internal error; see the registry's logs", status=500))
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: object) -> dict:
     started = time.perf_counter()
-    result = app.resolve(event, context)
+    with deadline.within(request_deadline(context)):
+        result = app.resolve(event, context)
     logger.info(
         "request",
         extra={

@@ -1,10 +1,13 @@
-"""Unit-test fixtures: no test here may reach the network."""
+"""Unit-test fixtures: no test here reaches beyond 127.0.0.1."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
+
+from scripted_upstream import Scripted
 
 
 class ConnectAttempts(list):
@@ -31,4 +34,33 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> ConnectAttempts:
     monkeypatch.setattr(socket.socket, "connect_ex", refuse_connect)
     monkeypatch.setattr(socket, "getaddrinfo", refuse_lookup)
     monkeypatch.setattr(socket, "create_connection", refuse_lookup)
+    return attempts
+
+
+@pytest.fixture
+def scripted() -> Iterator[Scripted]:
+    """A scripted upstream registry on 127.0.0.1 (see scripted_upstream)."""
+    server = Scripted()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> ConnectAttempts:
+    """Let connections reach 127.0.0.1 only; refuse and record every other destination.
+
+    For tests that talk to a scripted upstream on loopback and prove that it cannot send
+    the registry anywhere else: a broken guard fails the test, it sends no packet.
+    """
+    attempts = ConnectAttempts()
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            attempts.append(("connect", address))
+            raise OSError("only loopback in this test")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
     return attempts

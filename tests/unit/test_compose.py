@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ociwrap import compose
 from ociwrap import mediatypes as mt
 from ociwrap.compose import (
     ANNOTATION_BASE_DIGEST,
@@ -20,15 +21,65 @@ from ociwrap.compose import (
     ANNOTATION_WRAPPER_NAME,
     Composed,
     canonical_json,
-    compose_config,
-    compose_image,
-    compose_index,
-    compose_manifest,
     merge_env,
-    plan_platforms,
     wrapper_entrypoint,
 )
+from ociwrap.documents import (
+    ImageIndex,
+    parse_descriptor,
+    parse_document,
+    parse_image,
+    parse_manifest,
+)
 from ociwrap.errors import RegistryError
+from ociwrap.platforms import plan_platforms as plan_entries
+
+# Composition works on parsed documents; these take the JSON the upstreams send, so every
+# case below reads as "these documents in, these documents out".
+
+
+def compose_image(base_manifest, base_config, wrapper_manifest, wrapper_config, annotations):
+    return compose.compose_image(
+        parse_image(base_manifest, base_config, "base"),
+        parse_image(wrapper_manifest, wrapper_config, "wrapper"),
+        annotations,
+    )
+
+
+def compose_config(base_manifest, base_config, wrapper_manifest, wrapper_config):
+    return compose.compose_config(
+        parse_image(base_manifest, base_config, "base"),
+        parse_image(wrapper_manifest, wrapper_config, "wrapper"),
+    )
+
+
+def compose_manifest(base_manifest, wrapper_manifest, config_bytes, annotations):
+    return compose.compose_manifest(
+        parse_manifest(base_manifest, "base"),
+        parse_manifest(wrapper_manifest, "wrapper"),
+        config_bytes,
+        annotations,
+    )
+
+
+def plan_platforms(base_index, wrapper):
+    """(base entry, wrapper entry or None) as JSON, for each platform of the plan."""
+    base = parse_document(base_index, "base")
+    wrapper_document = parse_document(wrapper, "wrapper")
+    wrapper_entries = (
+        wrapper_document.images() if isinstance(wrapper_document, ImageIndex) else None
+    )
+    return [
+        (entry.raw, chosen.raw if chosen is not None else None)
+        for entry, chosen in plan_entries(base.images(), wrapper_entries)
+    ]
+
+
+def compose_index(entries, annotations):
+    return compose.compose_index(
+        [(parse_descriptor(entry, "base", "entry"), image) for entry, image in entries],
+        annotations,
+    )
 
 
 def digest_of(seed: str) -> str:
@@ -493,10 +544,10 @@ def test_wrapper_without_label():
         400,
     )
     for labels in (None, {}, {"org.goci.wrapper": ""}):
-        assert error_of(wrapper_entrypoint, {"config": {"Labels": labels}}).message == (
+        assert error_of(wrapper_entrypoint, labels).message == (
             "wrapper image missing 'org.goci.wrapper' label"
         )
-    assert wrapper_entrypoint(WRAPPER_CONFIG) == "/goci/wrap"
+    assert wrapper_entrypoint(WRAPPER_CONFIG["config"]["Labels"]) == "/goci/wrap"
 
 
 def test_wrapper_without_layers():

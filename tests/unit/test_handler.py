@@ -66,7 +66,7 @@ def test_writes_are_unsupported(handler, method, path):
         ("/v2/Upper/manifests/latest", 400, "NAME_INVALID"),
         ("/v2/a/manifests/bad:ref", 400, "DIGEST_INVALID"),
         ("/v2/a/blobs/sha256:nothex", 400, "DIGEST_INVALID"),
-        ("/v2/a/manifests/-bad-tag", 400, "NAME_INVALID"),
+        ("/v2/a/manifests/-bad-tag", 404, "MANIFEST_UNKNOWN"),
         ("/v2/a/blobs/uploads/123", 404, "NAME_UNKNOWN"),
         ("/nothing-here", 404, "NAME_UNKNOWN"),
     ],

@@ -1,11 +1,12 @@
-"""Name resolution: registries, Docker Hub defaults, aliases, wrap paths, routes."""
+"""Name resolution: registries, Docker Hub defaults, aliases, wrap paths, references."""
 
 import pytest
 
 from ociwrap.errors import RegistryError
+from ociwrap.records import wrap_key
 from ociwrap.reference import (
+    check_reference,
     parse_image_path,
-    parse_route,
     parse_wrap_name,
     resolve_repository,
 )
@@ -67,33 +68,41 @@ def test_bad_wrap_names(name):
     assert caught.value.code == "NAME_INVALID"
 
 
-@pytest.mark.parametrize(
-    ("path", "kind", "name", "ref"),
-    [
-        ("/v2/", "ping", "", ""),
-        ("/v2", "ping", "", ""),
-        ("/v2/a/b/manifests/latest", "manifests", "a/b", "latest"),
-        ("/v2/a/manifests/x/manifests/1", "manifests", "a/manifests/x", "1"),
-        ("/v2/a/blobs/sha256:" + "0" * 64, "blobs", "a", "sha256:" + "0" * 64),
-        ("/v2/a/b/tags/list", "tags", "a/b", ""),
-    ],
-)
-def test_parse_route(path, kind, name, ref):
-    route = parse_route(path)
-    assert route is not None
-    assert (route.kind, route.name, route.ref) == (kind, name, ref)
-
-
-def test_unknown_route():
-    assert parse_route("/v2/a/blobs/uploads/123") is None
-
-
 def test_wrap_spellings_share_one_identity():
     """`busybox/1` and `docker.io/library/busybox/1` are the same wrap (same blob records)."""
-    from ociwrap.wrap import wrap_key
-
     short = parse_wrap_name("wrap/busybox/1/with/acme/tool/2", {})
     long = parse_wrap_name("wrap/docker.io/library/busybox/1/with/index.docker.io/acme/tool/2", {})
     assert wrap_key(short) == wrap_key(long)
     other = parse_wrap_name("wrap/busybox/2/with/acme/tool/2", {})
     assert wrap_key(other) != wrap_key(short)
+
+
+@pytest.mark.parametrize("ref", ["latest", "1.36", "v1_2-3.x", "A" * 128])
+def test_tags_are_references(ref):
+    assert check_reference(ref) == ref
+
+
+@pytest.mark.parametrize(
+    ("ref", "code", "status"),
+    [
+        ("-bad-tag", "MANIFEST_UNKNOWN", 404),
+        (".hidden", "MANIFEST_UNKNOWN", 404),
+        ("a" * 129, "MANIFEST_UNKNOWN", 404),
+        ("tag with space", "MANIFEST_UNKNOWN", 404),
+        ("bad:ref", "DIGEST_INVALID", 400),
+        ("sha256:" + "0" * 63, "DIGEST_INVALID", 400),
+        ("sha256:" + "A" * 64, "DIGEST_INVALID", 400),
+    ],
+)
+def test_references_that_are_neither_tag_nor_digest(ref, code, status):
+    """A reference that cannot be a tag names no manifest (404, as the conformance suite
+    expects); one written as a digest but malformed stays a 400."""
+    with pytest.raises(RegistryError) as caught:
+        check_reference(ref)
+    assert (caught.value.code, caught.value.status) == (code, status)
+
+
+def test_wrap_image_tags_must_be_tags():
+    with pytest.raises(RegistryError) as caught:
+        parse_image_path("ubuntu/-x", {})
+    assert caught.value.code == "NAME_INVALID"

@@ -11,7 +11,8 @@ import pytest
 from moto import mock_aws
 
 from ociwrap.errors import RegistryError
-from ociwrap.store import Store, make_s3_client
+from ociwrap.s3 import make_s3_client
+from ociwrap.store import PART_BYTES, Store
 
 
 @pytest.fixture
@@ -42,21 +43,43 @@ def test_manifest_round_trip_keeps_bytes_and_type(store):
     assert store.get_manifest(digest_of(b"other")) is None
 
 
-def test_streamed_blob_becomes_visible_only_when_digest_matches(store):
-    data = b"layer-bytes" * 100_000
-    size = store.copy_blob_stream(digest_of(data), io.BytesIO(data))
+def chunks(data: bytes, size: int = 64 * 1024):
+    stream = io.BytesIO(data)
+    while chunk := stream.read(size):
+        yield chunk
+
+
+@pytest.mark.parametrize("length", [1_100_000, PART_BYTES * 2 + 12345], ids=["small", "staged"])
+def test_streamed_blob_becomes_visible_only_when_digest_matches(store, length):
+    data = (b"layer-bytes" * (length // 11 + 1))[:length]
+    size = store.copy_blob(digest_of(data), chunks(data))
     assert size == len(data)
     assert store.blob_size(digest_of(data)) == len(data)
+    assert store.get_blob(digest_of(data)) == data
     assert keys(store) == [f"blobs/sha256/{digest_of(data)[7:]}"]
 
 
-def test_corrupt_stream_is_never_stored(store):
+@pytest.mark.parametrize("length", [100, PART_BYTES + 1], ids=["small", "staged"])
+def test_corrupt_stream_is_never_stored(store, length):
     claimed = digest_of(b"what the upstream promised")
     with pytest.raises(RegistryError) as caught:
-        store.copy_blob_stream(claimed, io.BytesIO(b"something else"))
+        store.copy_blob(claimed, chunks(b"x" * length))
     assert caught.value.status == 502
     assert store.blob_size(claimed) is None
     assert keys(store) == []  # the staging object is gone too
+
+
+def test_a_stream_that_fails_midway_leaves_no_blob_and_no_upload(store):
+    def failing():
+        yield b"a" * PART_BYTES
+        yield b"b" * 1000
+        raise RegistryError("UNAVAILABLE", "upstream broke off", status=502)
+
+    with pytest.raises(RegistryError):
+        store.copy_blob(digest_of(b"whatever"), failing())
+    assert keys(store) == []
+    uploads = store.s3.list_multipart_uploads(Bucket=store.bucket)
+    assert uploads.get("Uploads", []) == []
 
 
 def test_presigned_url_carries_ttl_and_key(store):

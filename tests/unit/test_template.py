@@ -217,6 +217,9 @@ def test_parameter_defaults(template: dict[str, Any]) -> None:
     assert params["RegistryAliases"]["Default"] == ""
     assert int(params["PresignTtlSeconds"]["Default"]) == 3600
     assert int(params["TagTtlSeconds"]["Default"]) == 300
+    assert int(params["StaleIfErrorSeconds"]["Default"]) == 86400
+    assert int(params["MirrorMaxBytes"]["Default"]) == 1024**3
+    assert int(params["MirrorMaxBytes"]["MaxValue"]) == 5 * 1024**3
     assert params["LogLevel"]["Default"] == "INFO"
     assert "INFO" in params["LogLevel"]["AllowedValues"]
 

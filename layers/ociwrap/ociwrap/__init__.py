@@ -1,8 +1,10 @@
 """ociwrap: a pull-only OCI registry that composes wrapped images on pull.
 
-The package is the library every Lambda function shares (shipped as a layer):
-names (`reference`), the upstream client (`upstream`), pure composition
-(`compose`), the S3 store (`store`) and the registry service that ties them
-together (`registry`). Nothing here knows about API Gateway except `gateway`,
-the local stand-in for it.
+The library the registry function runs (shipped as a Lambda layer). Names
+(`reference`, `digest`), the upstream client (`upstream.transport` and
+`upstream.fetch`), parsed documents and pure composition (`documents`,
+`platforms`, `compose`), the S3 store (`store`, `records`), and the services
+that tie them together (`imagesource`, `composer`, `proxy`, `wrapped`,
+`service`). Nothing here knows HTTP requests or API Gateway: that is the
+handler's job.
 """

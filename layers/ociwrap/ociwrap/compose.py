@@ -16,16 +16,15 @@ and every digest is taken over exactly those bytes.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ociwrap import mediatypes as mt
+from ociwrap.digest import sha256_of
+from ociwrap.documents import Descriptor, Image, ImageManifest, invalid, string_list
 from ociwrap.errors import RegistryError, manifest_invalid
-from ociwrap.platforms import Platform, is_attestation, match
 
 #: Label of the wrapper image naming the executable that becomes the entrypoint.
 WRAPPER_LABEL = "org.goci.wrapper"
@@ -39,10 +38,9 @@ ANNOTATION_WRAPPER_DIGEST = "org.goci.wrapper.digest"
 #: Error messages users see, worded as Goci Wrapper words them.
 MISSING_LABEL = f"wrapper image missing '{WRAPPER_LABEL}' label"
 NO_LAYERS = "wrapper image has no layers"
-INVALID_FORMAT = "invalid upstream image format"
-NO_PLATFORM = "no platform of the base image has a matching wrapper variant"
 
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+#: Docker and containerd refuse images with more layers than this (overlayfs' limit).
+MAX_LAYERS = 127
 
 Json = dict[str, Any]
 
@@ -59,11 +57,6 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(
         obj, separators=(",", ":"), sort_keys=False, ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
-
-
-def sha256_digest(data: bytes) -> str:
-    """`sha256:<hex>`, the digest form registries and clients use."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -115,115 +108,31 @@ class ComposedIndex:
 # --------------------------------------------------------------------------- checks
 
 
-def _invalid(role: str, reason: str) -> RegistryError:
-    """`invalid upstream image format`, with which image and why in the detail."""
-    return manifest_invalid(INVALID_FORMAT, detail={"image": role, "reason": reason})
-
-
-def _check_descriptor(role: str, what: str, descriptor: Any) -> None:
-    if not isinstance(descriptor, Mapping):
-        raise _invalid(role, f"{what} is not a descriptor object")
-    media_type = descriptor.get("mediaType")
-    if not isinstance(media_type, str) or not media_type:
-        raise _invalid(role, f"{what} has no mediaType")
-    digest = descriptor.get("digest")
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
-        raise _invalid(role, f"{what} has no valid digest")
-    size = descriptor.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise _invalid(role, f"{what} has no valid size")
-
-
-def _check_manifest(role: str, manifest: Any) -> list[Mapping[str, Any]]:
-    """Refuse anything but a schema-2 single-image manifest; return its layers."""
-    if not isinstance(manifest, Mapping):
-        raise _invalid(role, "manifest is not a JSON object")
-    media_type = manifest.get("mediaType")
-    if manifest.get("schemaVersion") == 1 or media_type in mt.SCHEMA1_TYPES:
-        raise _invalid(role, "Docker schema 1 manifests are not supported")
-    if media_type in mt.INDEX_TYPES or "manifests" in manifest:
-        raise _invalid(role, "an index was given where a single-image manifest is needed")
-    if media_type is not None and media_type not in mt.MANIFEST_TYPES:
-        raise _invalid(role, f"unsupported manifest media type {media_type!r}")
-    if manifest.get("schemaVersion") != 2:
-        raise _invalid(role, "manifest schemaVersion is not 2")
-    config = manifest.get("config")
-    _check_descriptor(role, "config", config)
-    if config["mediaType"] not in mt.CONFIG_TYPES:
-        raise _invalid(role, f"config media type {config['mediaType']!r} is not an image config")
-    layers = manifest.get("layers")
-    if not isinstance(layers, list):
-        raise _invalid(role, "manifest has no layers list")
-    for number, layer in enumerate(layers, start=1):
-        _check_descriptor(role, f"layer {number}", layer)
-    return layers
-
-
-def _check_pair(base_manifest: Any, wrapper_manifest: Any) -> tuple[list, list]:
-    """Both manifests well-formed, and a wrapper that brings at least one layer."""
-    base_layers = _check_manifest("base", base_manifest)
-    wrapper_layers = _check_manifest("wrapper", wrapper_manifest)
-    if not wrapper_layers:
+def _check_pair(base: ImageManifest, wrapper: ImageManifest) -> None:
+    """A wrapper that brings at least one layer, and a result clients can unpack."""
+    if not wrapper.layers:
         raise manifest_invalid(NO_LAYERS)
-    return base_layers, wrapper_layers
-
-
-def _diff_ids(role: str, config: Any, layer_count: int) -> list[str]:
-    """The config's `rootfs.diff_ids`, which must describe exactly the manifest's layers."""
-    if not isinstance(config, Mapping):
-        raise _invalid(role, "config is not a JSON object")
-    rootfs = config.get("rootfs")
-    if not isinstance(rootfs, Mapping):
-        raise _invalid(role, "config has no rootfs")
-    if rootfs.get("type", "layers") != "layers":
-        raise _invalid(role, f"config rootfs type {rootfs.get('type')!r} is not 'layers'")
-    diff_ids = rootfs.get("diff_ids")
-    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
-        raise _invalid(role, "config has no rootfs.diff_ids list")
-    if len(diff_ids) != layer_count:
-        raise _invalid(
-            role,
-            f"config lists {len(diff_ids)} diff_ids but the manifest has {layer_count} layers",
+    count = len(base.layers) + len(wrapper.layers)
+    if count > MAX_LAYERS:
+        raise manifest_invalid(
+            f"the wrapped image would have {count} layers; at most {MAX_LAYERS} are allowed",
+            detail={"base": len(base.layers), "wrapper": len(wrapper.layers)},
         )
-    return list(diff_ids)
-
-
-def _container_config(role: str, config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The `config` object of an image config (absent or null means empty)."""
-    inner = config.get("config")
-    if inner is None:
-        return {}
-    if not isinstance(inner, Mapping):
-        raise _invalid(role, "config.config is not a JSON object")
-    return inner
 
 
 # --------------------------------------------------------------------------- config
 
 
-def wrapper_entrypoint(wrapper_config: Mapping[str, Any]) -> str:
+def wrapper_entrypoint(labels: Mapping[str, Any] | None) -> str:
     """The executable the wrapper image declares in its `org.goci.wrapper` label.
 
     The label is the whole contract between a wrapper image and this service:
     without it there is nothing to put in front of the base entrypoint.
     """
-    inner = wrapper_config.get("config") if isinstance(wrapper_config, Mapping) else None
-    labels = inner.get("Labels") if isinstance(inner, Mapping) else None
     value = labels.get(WRAPPER_LABEL) if isinstance(labels, Mapping) else None
     if not isinstance(value, str) or not value.strip():
         raise RegistryError("MANIFEST_INVALID", MISSING_LABEL)
     return value
-
-
-def _string_list(role: str, field: str, value: Any) -> list[str]:
-    """Entrypoint/Env as a list; a lone string counts as one element, as Docker reads it."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return list(value)
-    raise _invalid(role, f"config.{field} is not a list of strings")
 
 
 def _env_name(entry: str) -> str:
@@ -254,11 +163,10 @@ def merge_env(base_env: Sequence[str], wrapper_env: Sequence[str]) -> list[str]:
     return merged
 
 
-def _merge_labels(base: Any, wrapper: Any) -> dict[str, str] | None:
+def _merge_labels(
+    base: Mapping[str, Any] | None, wrapper: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
     """Base labels in base order, wrapper labels override or follow; None when neither has any."""
-    for side, labels in (("base", base), ("wrapper", wrapper)):
-        if labels is not None and not isinstance(labels, Mapping):
-            raise _invalid(side, "config.Labels is not a JSON object")
     if not base and not wrapper:
         return None
     merged = dict(base or {})
@@ -266,9 +174,7 @@ def _merge_labels(base: Any, wrapper: Any) -> dict[str, str] | None:
     return merged
 
 
-def _history(
-    side: str, config: Mapping[str, Any], layer_count: int, created: str | None
-) -> list[Json]:
+def _history(side: str, config: Mapping[str, Any], layer_count: int) -> list[Json]:
     """The side's history if it describes its layers, else one synthetic entry per layer.
 
     Clients (`docker history`, image scanners) pair history entries that are not
@@ -282,6 +188,7 @@ def _history(
         filled = sum(1 for entry in history if entry.get("empty_layer") is not True)
         if filled == layer_count:
             return [copy.deepcopy(dict(entry)) for entry in history]
+    created = _created(config)
     synthetic: list[Json] = []
     for number in range(1, layer_count + 1):
         entry: Json = {}
@@ -301,12 +208,7 @@ def _created(config: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def compose_config(
-    base_manifest: Mapping[str, Any],
-    base_config: Mapping[str, Any],
-    wrapper_manifest: Mapping[str, Any],
-    wrapper_config: Mapping[str, Any],
-) -> Json:
+def compose_config(base: Image, wrapper: Image) -> Json:
     """The wrapped image's config: the base config, run through the wrapper.
 
     * `Entrypoint` = [wrapper label] + base `Entrypoint`; `Cmd` untouched (even
@@ -319,39 +221,34 @@ def compose_config(
       and `history` extended likewise, plus one `empty_layer` entry recording
       the wrap. Its timestamp is the base's `created`, never the clock, so the
       digest does not change between pulls.
-
-    The manifests are needed for their layer counts: a config whose diff_ids
-    do not match its manifest would make clients fail on unpacking, so such an
-    upstream image is refused here instead.
     """
-    base_layers, wrapper_layers = _check_pair(base_manifest, wrapper_manifest)
-    base_diff_ids = _diff_ids("base", base_config, len(base_layers))
-    wrapper_diff_ids = _diff_ids("wrapper", wrapper_config, len(wrapper_layers))
-    base_inner = _container_config("base", base_config)
-    wrapper_inner = _container_config("wrapper", wrapper_config)
-    label = wrapper_entrypoint(wrapper_config)
+    _check_pair(base.manifest, wrapper.manifest)
+    label = wrapper_entrypoint(wrapper.config.labels)
+    base_inner = base.config.container
+    wrapper_inner = wrapper.config.container
 
-    composed: Json = copy.deepcopy(dict(base_config))
+    composed: Json = copy.deepcopy(dict(base.config.document))
     inner: Json = copy.deepcopy(dict(base_inner))
+    inner["Entrypoint"] = [label, *string_list("base", "Entrypoint", base_inner.get("Entrypoint"))]
 
-    inner["Entrypoint"] = [label, *_string_list("base", "Entrypoint", base_inner.get("Entrypoint"))]
-
-    base_env = _string_list("base", "Env", base_inner.get("Env"))
-    wrapper_env = _string_list("wrapper", "Env", wrapper_inner.get("Env"))
+    wrapper_env = string_list("wrapper", "Env", wrapper_inner.get("Env"))
     if wrapper_env:
-        inner["Env"] = merge_env(base_env, wrapper_env)
+        inner["Env"] = merge_env(string_list("base", "Env", base_inner.get("Env")), wrapper_env)
 
     labels = _merge_labels(base_inner.get("Labels"), wrapper_inner.get("Labels"))
     if labels is not None:
-        inner["Labels"] = labels
+        inner["Labels"] = copy.deepcopy(labels)
 
     composed["config"] = inner
-    composed["rootfs"] = {"type": "layers", "diff_ids": base_diff_ids + wrapper_diff_ids}
+    composed["rootfs"] = {
+        "type": "layers",
+        "diff_ids": [*base.config.diff_ids, *wrapper.config.diff_ids],
+    }
 
-    created = _created(base_config)
-    history = _history("base", base_config, len(base_layers), created)
-    history += _history("wrapper", wrapper_config, len(wrapper_layers), _created(wrapper_config))
+    history = _history("base", base.config.document, len(base.manifest.layers))
+    history += _history("wrapper", wrapper.config.document, len(wrapper.manifest.layers))
     wrap_entry: Json = {}
+    created = _created(base.config.document)
     if created:
         wrap_entry["created"] = created
     wrap_entry["created_by"] = f"ociwrap: entrypoint {label}"
@@ -364,10 +261,10 @@ def compose_config(
 # --------------------------------------------------------------------------- manifest
 
 
-def _oci_layer(layer: Mapping[str, Any]) -> Json:
+def _oci_layer(layer: Descriptor) -> Json:
     """A copy of a layer descriptor (digest, size, urls, annotations...) with an OCI media type."""
-    copied: Json = copy.deepcopy(dict(layer))
-    copied["mediaType"] = mt.to_oci(layer["mediaType"])
+    copied: Json = copy.deepcopy(dict(layer.raw))
+    copied["mediaType"] = mt.to_oci(layer.media_type)
     return copied
 
 
@@ -380,8 +277,8 @@ def _check_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
 
 
 def compose_manifest(
-    base_manifest: Mapping[str, Any],
-    wrapper_manifest: Mapping[str, Any],
+    base: ImageManifest,
+    wrapper: ImageManifest,
     config_bytes: bytes,
     annotations: Mapping[str, str],
 ) -> Json:
@@ -394,50 +291,44 @@ def compose_manifest(
     `ANNOTATION_WRAPPER_NAME`, `ANNOTATION_WRAPPER_DIGEST`); they are written
     in the order given and left out when empty.
     """
-    base_layers, wrapper_layers = _check_pair(base_manifest, wrapper_manifest)
+    _check_pair(base, wrapper)
     notes = _check_annotations(annotations)
     manifest: Json = {
         "schemaVersion": 2,
         "mediaType": mt.OCI_MANIFEST,
         "config": {
             "mediaType": mt.OCI_CONFIG,
-            "digest": sha256_digest(config_bytes),
+            "digest": sha256_of(config_bytes),
             "size": len(config_bytes),
         },
-        "layers": [_oci_layer(layer) for layer in [*base_layers, *wrapper_layers]],
+        "layers": [_oci_layer(layer) for layer in (*base.layers, *wrapper.layers)],
     }
     if notes:
         manifest["annotations"] = notes
     return manifest
 
 
-def compose_image(
-    base_manifest: Mapping[str, Any],
-    base_config: Mapping[str, Any],
-    wrapper_manifest: Mapping[str, Any],
-    wrapper_config: Mapping[str, Any],
-    annotations: Mapping[str, str],
-) -> Composed:
+def compose_image(base: Image, wrapper: Image, annotations: Mapping[str, str]) -> Composed:
     """Compose and serialise a wrapped single-platform image.
 
     The caller is expected to have checked that each config's bytes match the
-    digest its manifest names (the upstream client does that on fetch).
+    digest its manifest names (the upstream fetcher does that on fetch).
     """
-    config = compose_config(base_manifest, base_config, wrapper_manifest, wrapper_config)
+    config = compose_config(base, wrapper)
     try:
         config_bytes = canonical_json(config)
     except ValueError as exc:  # NaN, or text that is not valid Unicode
-        raise _invalid("base or wrapper", f"config cannot be serialised: {exc}") from exc
-    manifest = compose_manifest(base_manifest, wrapper_manifest, config_bytes, annotations)
+        raise invalid("base or wrapper", f"config cannot be serialised: {exc}") from exc
+    manifest = compose_manifest(base.manifest, wrapper.manifest, config_bytes, annotations)
     try:
         manifest_bytes = canonical_json(manifest)
     except ValueError as exc:
-        raise _invalid("base or wrapper", f"manifest cannot be serialised: {exc}") from exc
+        raise invalid("base or wrapper", f"manifest cannot be serialised: {exc}") from exc
     return Composed(
         manifest_bytes=manifest_bytes,
-        manifest_digest=sha256_digest(manifest_bytes),
+        manifest_digest=sha256_of(manifest_bytes),
         config_bytes=config_bytes,
-        config_digest=sha256_digest(config_bytes),
+        config_digest=sha256_of(config_bytes),
         media_type=mt.OCI_MANIFEST,
     )
 
@@ -445,70 +336,8 @@ def compose_image(
 # --------------------------------------------------------------------------- index
 
 
-def _is_index(document: Mapping[str, Any]) -> bool:
-    return document.get("mediaType") in mt.INDEX_TYPES or isinstance(
-        document.get("manifests"), list
-    )
-
-
-def _index_entries(role: str, index: Any) -> list[Mapping[str, Any]]:
-    """Entries of an index that are runnable images: no attestations, no nested indexes."""
-    if not isinstance(index, Mapping) or not isinstance(index.get("manifests"), list):
-        raise _invalid(role, "index has no manifests list")
-    entries = []
-    for number, entry in enumerate(index["manifests"], start=1):
-        _check_descriptor(role, f"index entry {number}", entry)
-        if is_attestation(entry) or entry["mediaType"] not in mt.MANIFEST_TYPES:
-            continue
-        entries.append(entry)
-    return entries
-
-
-def plan_platforms(
-    base_index: Mapping[str, Any], wrapper: Mapping[str, Any]
-) -> list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
-    """Pair each base platform with the wrapper manifest that will be stacked on it.
-
-    Returns `(base entry, wrapper entry)` in base order. The wrapper entry is
-    None when `wrapper` is a single-image manifest: a wrapper published for one
-    platform (typically a script) serves every base platform. With a wrapper
-    index, each base platform takes the variant `platforms.match` chooses and
-    base platforms the wrapper does not provide are left out of the wrapped
-    index. Attestations and entries that are not image manifests are dropped
-    on both sides.
-    """
-    base_entries = _index_entries("base", base_index)
-    if not isinstance(wrapper, Mapping):
-        raise _invalid("wrapper", "manifest is not a JSON object")
-    if not _is_index(wrapper):
-        _check_manifest("wrapper", wrapper)
-        plan: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]] = [
-            (entry, None) for entry in base_entries
-        ]
-        wrapper_platforms: list[str] = ["any"]
-    else:
-        wrapper_entries = _index_entries("wrapper", wrapper)
-        plan = []
-        for entry in base_entries:
-            chosen = match(Platform.from_descriptor(entry), wrapper_entries)
-            if chosen is not None:
-                plan.append((entry, chosen))
-        wrapper_platforms = [str(Platform.from_descriptor(e)) for e in wrapper_entries]
-    if not plan:
-        raise RegistryError(
-            "MANIFEST_UNKNOWN",
-            NO_PLATFORM,
-            detail={
-                "base": [str(Platform.from_descriptor(e)) for e in base_entries],
-                "wrapper": wrapper_platforms,
-            },
-            status=404,
-        )
-    return plan
-
-
 def compose_index(
-    entries: Sequence[tuple[Mapping[str, Any], Composed]],
+    entries: Sequence[tuple[Descriptor, Composed]],
     annotations: Mapping[str, str],
 ) -> ComposedIndex:
     """The wrapped OCI index: one entry per wrapped platform manifest, in the order given.
@@ -522,7 +351,7 @@ def compose_index(
     notes = _check_annotations(annotations)
     manifests: list[Json] = []
     for base_entry, composed in entries:
-        platform = base_entry.get("platform")
+        platform = base_entry.raw.get("platform")
         manifests.append(composed.descriptor(platform if isinstance(platform, Mapping) else None))
     index: Json = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": manifests}
     if notes:
@@ -530,7 +359,7 @@ def compose_index(
     index_bytes = canonical_json(index)
     return ComposedIndex(
         manifest_bytes=index_bytes,
-        manifest_digest=sha256_digest(index_bytes),
+        manifest_digest=sha256_of(index_bytes),
         children=tuple(composed for _, composed in entries),
         media_type=mt.OCI_INDEX,
     )

@@ -30,17 +30,34 @@ def parse_aliases(text: str) -> dict[str, str]:
     return aliases
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    minimum: int = 1,
+    maximum: int | None = None,
+    unit: str = "seconds",
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError as exc:
-        raise ValueError(f"{name} must be a whole number of seconds, got {raw!r}") from exc
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise ValueError(f"{name} must be a whole number of {unit}, got {raw!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}")
     return value
+
+
+#: Under API Gateway's 30 s cut, with the Lambda's 29 s timeout and a second to answer.
+REQUEST_TIMEOUT_SECONDS = 28
+STALE_IF_ERROR_SECONDS = 86400
+MIRROR_MAX_BYTES = 1024**3
+#: S3's CopyObject limit, which a staged blob copy goes through.
+MIRROR_LIMIT_BYTES = 5 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,9 @@ class Settings:
     aliases: dict[str, str] = field(default_factory=dict)
     presign_ttl_seconds: int = 3600
     tag_ttl_seconds: int = 300
+    request_timeout_seconds: int = REQUEST_TIMEOUT_SECONDS
+    stale_if_error_seconds: int = STALE_IF_ERROR_SECONDS
+    mirror_max_bytes: int = MIRROR_MAX_BYTES
     s3_endpoint_url: str | None = None
     log_level: str = "INFO"
 
@@ -67,6 +87,15 @@ class Settings:
             aliases=parse_aliases(env.get("REGISTRY_ALIASES", "")),
             presign_ttl_seconds=_int(env, "PRESIGN_TTL_SECONDS", 3600),
             tag_ttl_seconds=_int(env, "TAG_TTL_SECONDS", 300),
+            request_timeout_seconds=_int(
+                env, "REQUEST_TIMEOUT_SECONDS", REQUEST_TIMEOUT_SECONDS, maximum=28
+            ),
+            stale_if_error_seconds=_int(
+                env, "STALE_IF_ERROR_SECONDS", STALE_IF_ERROR_SECONDS, minimum=0
+            ),
+            mirror_max_bytes=_int(
+                env, "MIRROR_MAX_BYTES", MIRROR_MAX_BYTES, maximum=MIRROR_LIMIT_BYTES, unit="bytes"
+            ),
             s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip() or None,
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
         )

@@ -46,6 +46,8 @@ DOCKER_FOREIGN_LAYER = DOCKER_FOREIGN_LAYER_GZIP
 MANIFEST_TYPES: frozenset[str] = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 #: Multi-platform manifests: a list of descriptors of manifests.
 INDEX_TYPES: frozenset[str] = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+#: What this registry serves as a manifest, and the order it asks upstreams for them.
+SERVABLE_TYPES: tuple[str, ...] = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST)
 #: Schema 1 predates content-addressed configs; it cannot be composed.
 SCHEMA1_TYPES: frozenset[str] = frozenset({DOCKER_SCHEMA1_MANIFEST, DOCKER_SCHEMA1_SIGNED_MANIFEST})
 #: Configs that describe a runnable container image (not an artifact).
@@ -88,11 +90,16 @@ def to_oci(media_type: str) -> str:
     return _DOCKER_TO_OCI.get(media_type, media_type)
 
 
-def _bare(content_type: str | None) -> str:
-    """A Content-Type header without parameters (`; charset=...`) or surrounding blanks."""
+def bare(content_type: str | None) -> str:
+    """A media type without parameters (`; charset=...`), surrounding blanks or case."""
     if not content_type:
         return ""
-    return content_type.split(";", 1)[0].strip()
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_index_type(media_type: str) -> bool:
+    """An OCI index or a Docker manifest list: a list of platform manifests."""
+    return media_type in INDEX_TYPES
 
 
 def detect_media_type(manifest: Mapping[str, Any], content_type: str | None = None) -> str:
@@ -110,8 +117,8 @@ def detect_media_type(manifest: Mapping[str, Any], content_type: str | None = No
     declared = manifest.get("mediaType") if isinstance(manifest, Mapping) else None
     if isinstance(declared, str) and declared:
         return declared
-    header = _bare(content_type)
-    if header in MANIFEST_TYPES or header in INDEX_TYPES or header in SCHEMA1_TYPES:
+    header = bare(content_type)
+    if header in SERVABLE_TYPES or header in SCHEMA1_TYPES:
         return header
     if isinstance(manifest, Mapping):
         if isinstance(manifest.get("manifests"), list):

@@ -1,4 +1,4 @@
-"""A bounded in-memory cache for a warm Lambda: hot manifests and tag resolutions.
+"""A bounded in-memory cache for a warm Lambda: hot manifests, configs and records.
 
 Bounded by entries and bytes so a long-lived function cannot grow without limit;
 entries may carry an expiry for things that go stale (tags).
@@ -52,6 +52,29 @@ class BoundedCache:
             self._bytes += size
             while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
                 self._drop(next(iter(self._items)))
+
+    def get_or_load(
+        self,
+        key: str,
+        load: Callable[[], Any],
+        size: Callable[[Any], int] | None = None,
+        ttl: float | None = None,
+    ) -> Any:
+        """The cached value for `key`, else `load()`'s, kept (unless it is None) for next time.
+
+        `size` measures a loaded value in bytes for the byte bound (default: 1).
+        """
+        value = self.get(key)
+        if value is None:
+            value = load()
+            if value is not None:
+                self.put(key, value, size=size(value) if size else 1, ttl=ttl)
+        return value
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
 
     def _drop(self, key: str) -> None:
         _value, size, _expires = self._items.pop(key)

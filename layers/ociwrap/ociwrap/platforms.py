@@ -22,15 +22,24 @@ same inputs give the same choice in every process.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ociwrap.errors import manifest_unknown
+
+if TYPE_CHECKING:
+    from ociwrap.documents import Descriptor
 
 REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
 ATTESTATION_REFERENCE_TYPE = "attestation-manifest"
 
-_ARM64_VARIANT = re.compile(r"^v(\d+)(?:\.(\d+))?$")
-_ARCH_VARIANT = re.compile(r"^v(\d+)$")
+#: Variants as registries spell them (`v5`…`v8`, `v8.2`, `v9.4`); ladders are built only
+#: from these, so a hostile `v99999999999` costs no more than comparing it.
+_ARM64_VARIANT = re.compile(r"v([89])(?:\.([0-9]))?")
+_ARCH_VARIANT = re.compile(r"v([1-9])")
+
+NO_PLATFORM = "no platform of the base image has a matching wrapper variant"
 
 
 def _text(value: Any) -> str:
@@ -153,16 +162,16 @@ def compatible(platform: Platform) -> tuple[Platform, ...]:
     wanted = normalize(platform)
     ladder = [wanted]
     if wanted.architecture == "amd64":
-        found = _ARCH_VARIANT.match(wanted.variant)
+        found = _ARCH_VARIANT.fullmatch(wanted.variant)
         if found:
             ladder += [_with_variant(wanted, f"v{n}") for n in range(int(found[1]) - 1, 0, -1)]
     elif wanted.architecture == "arm":
-        found = _ARCH_VARIANT.match(wanted.variant)
+        found = _ARCH_VARIANT.fullmatch(wanted.variant)
         if found:
             ladder += [_with_variant(wanted, f"v{n}") for n in range(int(found[1]) - 1, 4, -1)]
     elif wanted.architecture == "arm64":
-        found = _ARM64_VARIANT.match(wanted.variant or "v8")
-        if found and found[1] in ("8", "9"):
+        found = _ARM64_VARIANT.fullmatch(wanted.variant or "v8")
+        if found:
             major, minor = int(found[1]), int(found[2] or 0)
             ladder = []
             if major == 9:
@@ -233,3 +242,34 @@ def match(wanted: Platform, candidates: Iterable[Mapping[str, Any]]) -> Mapping[
             ) and _os_version_compatible(want, platform):
                 return candidate
     return None
+
+
+def plan_platforms(
+    base: Sequence[Descriptor], wrapper: Sequence[Descriptor] | None
+) -> list[tuple[Descriptor, Descriptor | None]]:
+    """Pair each base platform with the wrapper manifest that will be stacked on it.
+
+    `base` are the runnable entries of the base index (a single-platform base
+    is an index of one); `wrapper` likewise, or None for a single-image wrapper,
+    which serves every base platform (a wrapper is typically a script). With a
+    wrapper index, each base platform takes the variant `match` chooses, and
+    base platforms the wrapper does not provide are left out. Returns
+    `(base entry, wrapper entry or None)` in base order.
+    """
+    if wrapper is None:
+        plan: list[tuple[Descriptor, Descriptor | None]] = [(entry, None) for entry in base]
+        wrapper_platforms = ["any"]
+    else:
+        by_raw = {id(entry.raw): entry for entry in wrapper}
+        plan = []
+        for entry in base:
+            chosen = match(entry.platform, [candidate.raw for candidate in wrapper])
+            if chosen is not None:
+                plan.append((entry, by_raw[id(chosen)]))
+        wrapper_platforms = [str(entry.platform) for entry in wrapper]
+    if not plan:
+        raise manifest_unknown(
+            NO_PLATFORM,
+            detail={"base": [str(entry.platform) for entry in base], "wrapper": wrapper_platforms},
+        )
+    return plan

@@ -12,18 +12,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ociwrap.errors import digest_invalid, name_invalid
+from ociwrap import digest
+from ociwrap.errors import manifest_unknown, name_invalid
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_URL = "https://registry-1.docker.io"
 _DOCKER_HUB_NAMES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 
 MAX_NAME_LENGTH = 255
-_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-_PIN = re.compile(r"^sha256-([a-f0-9]{64})$")
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 WRAP_PREFIX = "wrap/"
 WRAP_SEPARATOR = "/with/"
@@ -81,26 +80,24 @@ class WrapName:
     wrapper: ImageRef
 
 
-def is_digest(ref: str) -> bool:
-    return bool(_DIGEST.match(ref))
-
-
-def check_digest(ref: str) -> str:
-    """Return `ref` if it is a sha256 digest, else raise DIGEST_INVALID."""
-    if not is_digest(ref):
-        raise digest_invalid(
-            f"invalid digest {ref!r}: expected sha256:<64 lowercase hex characters>",
-            detail={"digest": ref},
-        )
-    return ref
+def is_tag(ref: str) -> bool:
+    return bool(_TAG.fullmatch(ref))
 
 
 def check_reference(ref: str) -> str:
-    """Return a manifest reference (tag or digest) or raise."""
-    if ref.startswith("sha256:") or ":" in ref:
-        return check_digest(ref)
-    if not _TAG.match(ref):
-        raise name_invalid(f"invalid tag {ref!r}", detail={"tag": ref})
+    """Return a manifest reference (tag or digest), or raise.
+
+    Something with a `:` is meant as a digest, so a malformed one is 400
+    DIGEST_INVALID; anything else that is no valid tag cannot name a manifest,
+    which the distribution spec (and its conformance suite) answers with 404.
+    """
+    if ":" in ref:
+        return digest.check_digest(ref)
+    if not is_tag(ref):
+        raise manifest_unknown(
+            f"manifest reference {ref!r} is neither a valid tag nor a digest",
+            detail={"reference": ref},
+        )
     return ref
 
 
@@ -111,7 +108,7 @@ def _check_components(name: str, components: list[str]) -> None:
             detail={"name": name},
         )
     for component in components:
-        if not _COMPONENT.match(component):
+        if not _COMPONENT.fullmatch(component):
             raise name_invalid(
                 f"invalid repository name {name!r}: component {component!r} must be lowercase "
                 "letters and digits separated by '.', '_', '__' or '-'",
@@ -127,7 +124,7 @@ def resolve_repository(name: str, aliases: dict[str, str]) -> Repository:
         registry = Registry(name=first, url=aliases[first], trusted=True)
         rest = components[1:]
     elif len(components) > 1 and ("." in first or first == "localhost"):
-        if not _HOST.match(first):
+        if not _HOST.fullmatch(first):
             raise name_invalid(
                 f"invalid registry host {first!r} in {name!r}", detail={"name": name}
             )
@@ -159,10 +156,16 @@ def parse_image_path(path: str, aliases: dict[str, str]) -> ImageRef:
             detail={"image": path},
         )
     repository = resolve_repository(repo_part, aliases)
-    pin = _PIN.match(last)
-    if pin:
-        return ImageRef(repository=repository, digest=f"sha256:{pin.group(1)}")
-    return ImageRef(repository=repository, tag=check_reference(last))
+    pinned = digest.from_pin(last)
+    if pinned:
+        return ImageRef(repository=repository, digest=pinned)
+    if not is_tag(last):
+        raise name_invalid(
+            f"invalid tag {last!r} in wrap name: the last component of an image is its tag "
+            "or a sha256-<hex> pin",
+            detail={"image": path},
+        )
+    return ImageRef(repository=repository, tag=last)
 
 
 def parse_wrap_name(name: str, aliases: dict[str, str]) -> WrapName | None:
@@ -187,31 +190,3 @@ def parse_wrap_name(name: str, aliases: dict[str, str]) -> WrapName | None:
         base=parse_image_path(base, aliases),
         wrapper=parse_image_path(wrapper, aliases),
     )
-
-
-@dataclass(frozen=True)
-class Route:
-    """A parsed `/v2/...` request path."""
-
-    kind: str  # "ping", "manifests", "blobs", "tags", "catalog"
-    name: str = ""
-    ref: str = ""
-
-
-_ROUTE = re.compile(r"^/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)$")
-_TAGS = re.compile(r"^/v2/(?P<name>.+)/tags/list$")
-
-
-def parse_route(path: str) -> Route | None:
-    """Split a request path into name and reference; None if it is no registry route."""
-    if path in ("/v2", "/v2/"):
-        return Route("ping")
-    if path.rstrip("/") == "/v2/_catalog":
-        return Route("catalog")
-    match = _ROUTE.match(path)
-    if match:
-        return Route(match["kind"], match["name"], match["ref"])
-    match = _TAGS.match(path)
-    if match:
-        return Route("tags", match["name"])
-    return None

@@ -1,6 +1,7 @@
-"""HTTP answers of the registry, independent of API Gateway.
+"""What the registry answers, independent of API Gateway: status, headers, bytes.
 
-The service returns `Reply` objects; the Lambda handler only translates them.
+The services return `Reply` objects; the handler turns them (and errors) into
+HTTP responses.
 """
 
 from __future__ import annotations
@@ -8,10 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-
-from ociwrap.errors import RegistryError
-
-API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
 @dataclass
@@ -29,14 +26,6 @@ def content(body: bytes, media_type: str, digest: str | None, head: bool) -> Rep
     if digest:
         headers["Docker-Content-Digest"] = digest
     return Reply(200, headers, b"" if head else body)
-
-
-def described(media_type: str, digest: str, size: int) -> Reply:
-    """A HEAD answer from a descriptor (no body at hand)."""
-    return Reply(
-        200,
-        {"Content-Type": media_type, "Content-Length": str(size), "Docker-Content-Digest": digest},
-    )
 
 
 def blob_head(digest: str, size: int) -> Reply:
@@ -65,9 +54,3 @@ def json_reply(value: Any, headers: dict[str, str] | None = None) -> Reply:
         {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})},
         body,
     )
-
-
-def error(exc: RegistryError, head: bool = False) -> Reply:
-    body = exc.body()
-    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
-    return Reply(exc.status, headers, b"" if head else body)

@@ -1,48 +1,58 @@
-"""The registry as the handler sees it: names in, replies out.
+"""The registry as the handler sees it: names and references in, replies out.
 
-Dispatches each request to the pull-through proxy or to wrapped-image
-composition, and builds both from environment settings so the local gateway,
-the Lambda and tests wire things the same way.
+Dispatches each request to the pull-through proxy or to wrapped names, and
+wires both from settings, so the local gateway, the Lambda and tests build the
+same thing. Data flows one way: request → service → image source / composer →
+store / upstream → reply.
 """
 
 from __future__ import annotations
 
+from ociwrap import errors
+from ociwrap.blobs import Blobs
+from ociwrap.composer import Composer
 from ociwrap.config import Settings
-from ociwrap.errors import RegistryError
+from ociwrap.digest import check_digest
+from ociwrap.imagesource import ImageSource
+from ociwrap.memcache import BoundedCache
 from ociwrap.proxy import ProxyService
-from ociwrap.reference import check_digest, check_reference, parse_wrap_name, resolve_repository
+from ociwrap.reference import check_reference, parse_wrap_name, resolve_repository
 from ociwrap.replies import Reply
-from ociwrap.store import Store, make_s3_client
-from ociwrap.upstream import Upstream
-from ociwrap.wrap import WrapService
+from ociwrap.s3 import make_s3_client
+from ociwrap.sources import SourceRecords
+from ociwrap.store import Store
+from ociwrap.upstream.fetch import Fetcher
+from ociwrap.upstream.transport import Transport
+from ociwrap.wrapped import WrappedService
 
 
 class RegistryService:
     """Pull requests for any repository name, proxied or wrapped."""
 
-    def __init__(self, settings: Settings, store: Store, upstream: Upstream) -> None:
+    def __init__(self, settings: Settings, proxy: ProxyService, wrapped: WrappedService) -> None:
+        self.settings = settings
         self.aliases = settings.aliases
-        self.proxy = ProxyService(store, upstream, settings.presign_ttl_seconds)
-        self.wraps = WrapService(store, self.proxy, settings.tag_ttl_seconds)
+        self.proxy = proxy
+        self.wrapped = wrapped
 
     def manifest(self, name: str, ref: str, accept: list[str], head: bool) -> Reply:
         check_reference(ref)
         wrap = parse_wrap_name(name, self.aliases)
         if wrap is not None:
-            return self.wraps.manifest(wrap, ref, head)
+            return self.wrapped.manifest(wrap, ref, head)
         return self.proxy.manifest(resolve_repository(name, self.aliases), ref, accept, head)
 
     def blob(self, name: str, digest: str, head: bool) -> Reply:
         check_digest(digest)
         wrap = parse_wrap_name(name, self.aliases)
         if wrap is not None:
-            return self.wraps.blob(wrap, digest, head)
+            return self.wrapped.blob(wrap, digest, head)
         return self.proxy.blob(resolve_repository(name, self.aliases), digest, head)
 
     def tags(self, name: str, n: str | None, last: str | None) -> Reply:
         wrap = parse_wrap_name(name, self.aliases)
         if wrap is not None:
-            return self.wraps.tags(wrap)
+            return self.wrapped.tags(wrap)
         return self.proxy.tags(name, resolve_repository(name, self.aliases), n, last)
 
 
@@ -52,8 +62,28 @@ def build_service(settings: Settings | None = None) -> RegistryService:
         try:
             settings = Settings.from_env()
         except ValueError as exc:
-            raise RegistryError(
-                "UNAVAILABLE", f"registry misconfigured: {exc}", status=503
-            ) from exc
-    s3 = make_s3_client(settings.s3_endpoint_url)
-    return RegistryService(settings, Store(s3, settings.bucket), Upstream())
+            raise errors.storage_unavailable(f"registry misconfigured: {exc}") from exc
+    store = Store(make_s3_client(settings.s3_endpoint_url), settings.bucket)
+    fetcher = Fetcher(Transport())
+    cache = BoundedCache(max_entries=1024, max_bytes=48 * 1024 * 1024)
+    images = ImageSource(
+        store,
+        fetcher,
+        tag_ttl_seconds=settings.tag_ttl_seconds,
+        stale_if_error_seconds=settings.stale_if_error_seconds,
+        cache=cache,
+    )
+    blobs = Blobs(
+        store,
+        fetcher,
+        cache,
+        presign_ttl_seconds=settings.presign_ttl_seconds,
+        mirror_max_bytes=settings.mirror_max_bytes,
+    )
+    sources = SourceRecords(store, cache)
+    composer = Composer(images, store, sources, cache)
+    return RegistryService(
+        settings,
+        ProxyService(images, fetcher, blobs),
+        WrappedService(composer, sources, images, blobs),
+    )

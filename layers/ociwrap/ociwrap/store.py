@@ -2,38 +2,38 @@
 
 Knows S3 and digests, nothing of upstreams. Every key is content-addressed or
 idempotent, so two Lambdas writing the same thing at once write the same bytes.
-Streamed blobs land under `uploads/` first and are copied to `blobs/` only after
-their digest checked out: a blob key never holds bytes that don't match its name.
+A blob key never holds bytes that don't match its name: small blobs are checked
+in memory before they are written, large ones are staged under `uploads/` (a
+multipart upload, aborted on any failure; the bucket's lifecycle rule removes
+what an abort could not) and copied into place only after their digest checked
+out.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ociwrap import errors
+from ociwrap.digest import Hasher, encoded
 
-_TRANSFER = TransferConfig(multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
-
-
-def _hex(digest: str) -> str:
-    return digest.split(":", 1)[1]
+OCTET_STREAM = "application/octet-stream"
+#: Blobs up to this size are verified in memory and written once; larger ones are staged.
+PART_BYTES = 8 * 1024 * 1024
 
 
 def manifest_key(digest: str) -> str:
-    return f"manifests/sha256/{_hex(digest)}"
+    return f"manifests/sha256/{encoded(digest)}"
 
 
 def blob_key(digest: str) -> str:
-    return f"blobs/sha256/{_hex(digest)}"
+    return f"blobs/sha256/{encoded(digest)}"
 
 
 @dataclass(frozen=True)
@@ -42,60 +42,22 @@ class StoredManifest:
     media_type: str
 
 
-class HashingReader:
-    """A read-only file object that hashes and counts what passes through it."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def read(self, amount: int = -1) -> bytes:
-        data = self._raw.read(amount)
-        self._hash.update(data)
-        self.size += len(data)
-        return data
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
-
-
-def make_s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:
-    """An S3 client whose presigned URLs a client can follow.
-
-    With a custom endpoint (the embedded S3) addressing is path-style; on AWS it
-    is virtual-hosted on the regional endpoint, which is what SigV4 URLs need.
-    """
-    style = "path" if endpoint_url else "virtual"
-    config = Config(
-        signature_version="s3v4",
-        s3={"addressing_style": style},
-        retries={"max_attempts": 3, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=20,
-    )
-    session = boto3.session.Session()
-    return session.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region or session.region_name or "us-east-1",
-        config=config,
-    )
-
-
 def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
+def _mismatch(digest: str, actual: str) -> errors.RegistryError:
+    return errors.upstream_unavailable(
+        f"blob {digest} from upstream has digest {actual}", detail={"digest": digest}
+    )
+
+
 class Store:
-    """The bucket, spoken to in digests."""
+    """The bucket, spoken to in digests and record keys."""
 
     def __init__(self, s3: Any, bucket: str) -> None:
         self.s3 = s3
         self.bucket = bucket
-
-    # -- manifests ---------------------------------------------------------------
 
     def _get(self, key: str) -> dict[str, Any] | None:
         """The object at `key`, or None when there is none."""
@@ -106,63 +68,110 @@ class Store:
                 return None
             raise
 
-    def get_manifest(self, digest: str) -> StoredManifest | None:
-        obj = self._get(manifest_key(digest))
-        if obj is None:
-            return None
-        return StoredManifest(body=obj["Body"].read(), media_type=obj["ContentType"])
-
-    def put_manifest(self, digest: str, body: bytes, media_type: str) -> None:
-        self.s3.put_object(
-            Bucket=self.bucket, Key=manifest_key(digest), Body=body, ContentType=media_type
-        )
-
-    # -- blobs -------------------------------------------------------------------
-
-    def blob_size(self, digest: str) -> int | None:
+    def _size(self, key: str) -> int | None:
         try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=blob_key(digest))
+            head = self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _missing(exc):
                 return None
             raise
         return int(head["ContentLength"])
 
-    def put_blob(self, digest: str, body: bytes) -> None:
-        """Store small generated blobs (configs) whose bytes are in memory."""
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=blob_key(digest),
-            Body=body,
-            ContentType="application/octet-stream",
-        )
+    def _put(self, key: str, body: bytes, content_type: str) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
 
-    def copy_blob_stream(self, digest: str, stream: BinaryIO) -> int:
-        """Stream a blob into the bucket; it becomes visible only if its digest matches."""
+    # -- manifests ---------------------------------------------------------------
+
+    def get_manifest(self, digest: str) -> StoredManifest | None:
+        obj = self._get(manifest_key(digest))
+        if obj is None:
+            return None
+        return StoredManifest(body=obj["Body"].read(), media_type=obj["ContentType"])
+
+    def has_manifest(self, digest: str) -> bool:
+        return self._size(manifest_key(digest)) is not None
+
+    def put_manifest(self, digest: str, body: bytes, media_type: str) -> None:
+        self._put(manifest_key(digest), body, media_type)
+
+    # -- blobs -------------------------------------------------------------------
+
+    def blob_size(self, digest: str) -> int | None:
+        return self._size(blob_key(digest))
+
+    def get_blob(self, digest: str) -> bytes | None:
+        obj = self._get(blob_key(digest))
+        return None if obj is None else obj["Body"].read()
+
+    def put_blob(self, digest: str, body: bytes) -> None:
+        """Store a small blob (a config) whose bytes are in memory and verified."""
+        self._put(blob_key(digest), body, OCTET_STREAM)
+
+    def copy_blob(self, digest: str, chunks: Iterable[bytes]) -> int:
+        """Store a streamed blob under its digest if, and only if, its bytes match it."""
+        hasher = Hasher()
+        first = bytearray()
+        stream = iter(chunks)
+        for chunk in stream:
+            hasher.update(chunk)
+            first += chunk
+            if len(first) >= PART_BYTES:
+                return self._copy_staged(digest, hasher, first, stream)
+        if hasher.digest != digest:
+            raise _mismatch(digest, hasher.digest)
+        self.put_blob(digest, bytes(first))
+        return hasher.size
+
+    def _copy_staged(
+        self, digest: str, hasher: Hasher, pending: bytearray, rest: Iterable[bytes]
+    ) -> int:
         staging = f"uploads/{uuid.uuid4().hex}"
-        reader = HashingReader(stream)
-        self.s3.upload_fileobj(
-            reader,
-            self.bucket,
-            staging,
-            ExtraArgs={"ContentType": "application/octet-stream"},
-            Config=_TRANSFER,
+        upload = self.s3.create_multipart_upload(
+            Bucket=self.bucket, Key=staging, ContentType=OCTET_STREAM
         )
+        upload_id = upload["UploadId"]
+        parts: list[dict[str, Any]] = []
+
+        def send(data: bytes) -> None:
+            number = len(parts) + 1
+            answer = self.s3.upload_part(
+                Bucket=self.bucket, Key=staging, UploadId=upload_id, PartNumber=number, Body=data
+            )
+            parts.append({"ETag": answer["ETag"], "PartNumber": number})
+
         try:
-            if reader.digest != digest:
-                raise errors.upstream_unavailable(
-                    f"blob {digest} from upstream has digest {reader.digest}",
-                    detail={"digest": digest},
-                )
-            self.s3.copy(
-                {"Bucket": self.bucket, "Key": staging},
-                self.bucket,
-                blob_key(digest),
-                Config=_TRANSFER,
+            for chunk in rest:
+                hasher.update(chunk)
+                pending += chunk
+                while len(pending) >= PART_BYTES:
+                    send(bytes(pending[:PART_BYTES]))
+                    del pending[:PART_BYTES]
+            if pending:
+                send(bytes(pending))
+            self.s3.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=staging,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            with contextlib.suppress(BotoCoreError, ClientError, errors.RegistryError):
+                self.s3.abort_multipart_upload(Bucket=self.bucket, Key=staging, UploadId=upload_id)
+            raise
+        try:
+            if hasher.digest != digest:
+                raise _mismatch(digest, hasher.digest)
+            self.s3.copy_object(
+                Bucket=self.bucket,
+                Key=blob_key(digest),
+                CopySource={"Bucket": self.bucket, "Key": staging},
+                ContentType=OCTET_STREAM,
+                MetadataDirective="REPLACE",
             )
         finally:
-            self.s3.delete_object(Bucket=self.bucket, Key=staging)
-        return reader.size
+            with contextlib.suppress(BotoCoreError, ClientError, errors.RegistryError):
+                self.s3.delete_object(Bucket=self.bucket, Key=staging)
+        return hasher.size
 
     def presign_blob(self, digest: str, ttl_seconds: int) -> str:
         return self.s3.generate_presigned_url(
@@ -174,13 +183,10 @@ class Store:
     # -- small records -----------------------------------------------------------
 
     def get_json(self, key: str) -> Any | None:
+        """A record this registry wrote (so parsing it is safe), or None."""
         obj = self._get(key)
         return None if obj is None else json.loads(obj["Body"].read())
 
     def put_json(self, key: str, value: Any) -> None:
-        self.s3.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=json.dumps(value, sort_keys=True).encode(),
-            ContentType="application/json",
-        )
+        body = json.dumps(value, sort_keys=True).encode()
+        self._put(key, body, "application/json")

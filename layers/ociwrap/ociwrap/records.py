@@ -1,0 +1,92 @@
+"""Where records live in the bucket and what they hold: pure functions of names and digests.
+
+* `tags/upstream/<registry>/<repo>/<tag>.json`: an upstream tag resolved to a
+  digest whose manifest bytes were verified, with the time it is trusted until;
+  kept past that as the stale-if-error fallback.
+* `tags/mirrored/<registry>/<repo>/<hex>.json`: a blob of that repository is in
+  our bucket (copied from an upstream that serves bytes), with its size.
+* `tags/compositions/<sha>.json`: (base, wrapper, their digests) → composed digest.
+* `tags/sources/<wrap>/<hex>.json`: where each blob and manifest of a wrap comes from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ociwrap.digest import encoded, is_digest
+from ociwrap.mediatypes import SERVABLE_TYPES
+from ociwrap.reference import ImageRef, Repository, WrapName
+
+#: Bump when composition output changes, so old compositions are not served as new.
+COMPOSITION_VERSION = 1
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _repository_key(repo: Repository) -> str:
+    """`host[:port]/path`: the upstream as it is reached, not as the alias spells it."""
+    return f"{repo.registry.url.split('://', 1)[1]}/{repo.path}"
+
+
+def tag_record_key(image: ImageRef) -> str:
+    return f"tags/upstream/{_repository_key(image.repository)}/{image.tag}.json"
+
+
+def mirror_record_key(repo: Repository, digest: str) -> str:
+    return f"tags/mirrored/{_repository_key(repo)}/{encoded(digest)}.json"
+
+
+def wrap_key(wrap: WrapName) -> str:
+    """Identity of a wrap independent of how its names were spelled."""
+    return _sha(f"{wrap.base}|{wrap.wrapper}")[:40]
+
+
+def composition_key(
+    base: ImageRef, base_digest: str, wrapper: ImageRef, wrapper_digest: str
+) -> str:
+    identity = f"{COMPOSITION_VERSION}|{base}|{base_digest}|{wrapper}|{wrapper_digest}"
+    return f"tags/compositions/{_sha(identity)}.json"
+
+
+def source_key(wrap: WrapName, digest: str) -> str:
+    return f"tags/sources/{wrap_key(wrap)}/{encoded(digest)}.json"
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    """An upstream tag's verified digest and media type, trusted until `expires` (epoch s)."""
+
+    digest: str
+    media_type: str
+    expires: float
+
+    def fresh(self, now: float) -> bool:
+        return now < self.expires
+
+    def usable_stale(self, now: float, stale_seconds: float) -> bool:
+        """Still servable when the upstream fails (distribution's stale-if-error)."""
+        return now < self.expires + stale_seconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "mediaType": self.media_type, "expires": self.expires}
+
+    @classmethod
+    def from_json(cls, value: Any) -> TagRecord | None:
+        """A record as written by `to_json`; None for anything else (treated as absent)."""
+        if not isinstance(value, dict):
+            return None
+        digest, media_type, expires = (value.get(k) for k in ("digest", "mediaType", "expires"))
+        if (
+            not isinstance(digest, str)
+            or not is_digest(digest)
+            or media_type not in SERVABLE_TYPES
+            or not isinstance(expires, int | float)
+            or not math.isfinite(expires)
+        ):
+            return None
+        return cls(digest, media_type, float(expires))

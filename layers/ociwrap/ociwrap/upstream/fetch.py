@@ -1,0 +1,248 @@
+"""Manifests, blobs and tags of upstream registries, checked before anyone sees them.
+
+The fetcher speaks the distribution API over the `Transport` (cf.
+go-containerregistry's pkg/v1/remote) and hands back only what it verified:
+manifest bytes within their limit, whose digest is computed here (and must equal
+the one asked for), whose media type is an image manifest or index (from the
+document itself when the upstream's `Content-Type` is generic); redirect
+targets that are absolute http(s) URLs safe to put in a header; tag lists of
+strings. Blob requests never follow redirects: a client gets the upstream's own
+signed `Location`. Error bodies of upstreams are never read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import requests
+
+from ociwrap import errors
+from ociwrap.digest import is_digest, sha256_of
+from ociwrap.errors import RegistryError
+from ociwrap.jsondoc import DocumentError, parse_json
+from ociwrap.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
+from ociwrap.reference import Repository, is_tag
+from ociwrap.upstream.bodies import declared_length, read_body
+from ociwrap.upstream.transport import Transport
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_TAG_LIST_BYTES = 4 * 1024 * 1024
+MAX_LOCATION_LENGTH = 8192
+#: Printable ASCII only: what may go into a header we send to a client.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+_RETRY_AFTER = re.compile(r"[0-9]{1,9}|[A-Za-z0-9 ,:]{1,40}")
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Manifest bytes exactly as served, with their verified media type and digest."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+
+@dataclass
+class Blob:
+    """An upstream blob answer: a redirect target to hand out, or a body to copy."""
+
+    location: str | None = None
+    response: requests.Response | None = None
+
+
+def manifest_media_type(body: bytes, content_type: str, registry: str) -> str:
+    """The media type of manifest bytes, refusing anything but image manifests and indexes."""
+    try:
+        document = parse_json(body)
+    except DocumentError as exc:
+        raise errors.upstream_unavailable(
+            f"upstream registry {registry} sent a manifest that is {exc}",
+            detail={"registry": registry},
+        ) from exc
+    media_type = detect_media_type(document if isinstance(document, dict) else {}, content_type)
+    if media_type in SERVABLE_TYPES:
+        return media_type
+    if media_type in SCHEMA1_TYPES:
+        raise errors.manifest_invalid(
+            "invalid upstream image format",
+            detail={"registry": registry, "reason": "Docker schema 1 manifests are not supported"},
+        )
+    raise errors.upstream_unavailable(
+        f"upstream registry {registry} sent a document of media type {media_type[:80]!r} "
+        "where an image manifest or index belongs",
+        detail={"registry": registry},
+    )
+
+
+def redirect_target(response: requests.Response, registry: str) -> str:
+    """The absolute `Location` of a redirect, refused unless it is a header-safe http(s) URL."""
+    raw = response.headers.get("Location", "")
+    location = urljoin(response.url, raw) if _HEADER_SAFE.fullmatch(raw) else ""
+    if len(location) > MAX_LOCATION_LENGTH or urlsplit(location).scheme not in ("http", "https"):
+        raise errors.upstream_unavailable(
+            f"upstream registry {registry} sent an invalid redirect",
+            detail={"registry": registry},
+        )
+    return location
+
+
+def failure(
+    repo: Repository,
+    response: requests.Response,
+    what: str,
+    unknown: Callable[..., RegistryError] = errors.name_unknown,
+) -> RegistryError:
+    """The RegistryError for an unexpected upstream status; `unknown` makes the 404."""
+    response.close()
+    status = response.status_code
+    name = repo.registry.name
+    if status == 404:
+        return unknown(f"{what} not found upstream", detail={"repository": str(repo)})
+    if status in (401, 403):
+        return errors.name_unknown(
+            f"upstream registry {name} refused access to {repo.path} (the repository does "
+            "not exist or needs credentials)",
+            detail={"repository": str(repo), "status": status},
+        )
+    if status == 429:
+        retry_after = response.headers.get("Retry-After", "").strip()
+        return errors.too_many_requests(
+            f"upstream registry {name} is rate limiting requests",
+            retry_after if _RETRY_AFTER.fullmatch(retry_after) else None,
+        )
+    return errors.upstream_unavailable(
+        f"upstream registry {name} answered {status} for {what}",
+        detail={"repository": str(repo), "status": status},
+    )
+
+
+class Fetcher:
+    """Reads manifests, blobs and tags from upstream registries."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    # -- manifests ---------------------------------------------------------------
+
+    def head_manifest(self, repo: Repository, ref: str, accept: Iterable[str]) -> str | None:
+        """The digest `ref` points to, from a HEAD; None when the HEAD does not tell.
+
+        Docker Hub does not count HEADs against pull limits. An upstream that
+        refuses HEAD (405), fails it (5xx), redirects it or answers without a
+        digest gets a GET instead. The digest is a claim: callers must fetch
+        and verify the bytes before remembering it.
+        """
+        headers = {"Accept": ", ".join(accept)}
+        response = self.transport.request(repo, "HEAD", f"manifests/{ref}", headers)
+        response.close()
+        status = response.status_code
+        if status == 200:
+            digest = response.headers.get("Docker-Content-Digest", "")
+            return digest if is_digest(digest) else None
+        if status == 405 or status >= 500 or response.is_redirect:
+            return None
+        raise failure(repo, response, f"manifest {ref} of {repo}", errors.manifest_unknown)
+
+    def get_manifest(self, repo: Repository, ref: str, accept: Iterable[str]) -> Manifest:
+        """GET a manifest (redirects followed through the guard) and verify it."""
+        headers = {"Accept": ", ".join(accept)}
+        response = self.transport.request(
+            repo, "GET", f"manifests/{ref}", headers, allow_redirects=True
+        )
+        if response.status_code != 200:
+            raise failure(repo, response, f"manifest {ref} of {repo}", errors.manifest_unknown)
+        name = repo.registry.name
+        body = read_body(response, MAX_MANIFEST_BYTES, "manifest", name)
+        digest = sha256_of(body)
+        if is_digest(ref) and digest != ref:
+            raise errors.upstream_unavailable(
+                f"upstream registry {name} sent a manifest for {ref} whose digest is {digest}",
+                detail={"repository": str(repo)},
+            )
+        media_type = manifest_media_type(body, response.headers.get("Content-Type", ""), name)
+        return Manifest(body=body, media_type=media_type, digest=digest)
+
+    # -- blobs -------------------------------------------------------------------
+
+    def blob(self, repo: Repository, digest: str) -> Blob:
+        """GET a blob without following redirects: a Location, or a body to stream."""
+        response = self.transport.request(repo, "GET", f"blobs/{digest}", IDENTITY)
+        if response.is_redirect:
+            return Blob(location=redirect_target(response, repo.registry.name))
+        if response.status_code == 200:
+            return Blob(response=response)
+        raise failure(repo, response, f"blob {digest} of {repo}", errors.blob_unknown)
+
+    def blob_size(self, repo: Repository, digest: str) -> int:
+        """The size of a blob, from a HEAD (or the headers of its redirect target)."""
+        name = repo.registry.name
+        response = self.transport.request(repo, "HEAD", f"blobs/{digest}", IDENTITY)
+        response.close()
+        if response.is_redirect:
+            # A HEAD on a GET-signed URL is refused (the signature covers the method):
+            # open a GET and read only its headers.
+            target = redirect_target(response, name)
+            response = self.transport.send(repo.registry, "GET", target, headers=IDENTITY)
+            response.close()
+        if response.status_code != 200:
+            raise failure(repo, response, f"blob {digest} of {repo}", errors.blob_unknown)
+        size = declared_length(response, name)
+        if size is None:
+            raise errors.upstream_unavailable(
+                f"upstream registry {name} gave no size for blob {digest}"
+            )
+        return size
+
+    def small_blob(self, repo: Repository, digest: str, limit: int, what: str) -> bytes:
+        """A small blob (an image config) in memory, redirects followed, digest verified."""
+        response = self.transport.request(
+            repo, "GET", f"blobs/{digest}", IDENTITY, allow_redirects=True
+        )
+        if response.status_code != 200:
+            raise failure(repo, response, f"{what} {digest} of {repo}", errors.blob_unknown)
+        name = repo.registry.name
+        data = read_body(response, limit, what, name)
+        if sha256_of(data) != digest:
+            raise errors.upstream_unavailable(
+                f"upstream registry {name} sent {what} {digest} with digest {sha256_of(data)}"
+            )
+        return data
+
+    # -- tags --------------------------------------------------------------------
+
+    def tags(
+        self, repo: Repository, n: int | None, last: str | None
+    ) -> tuple[list[str], str | None]:
+        """One page of tags and the upstream's next `last`, if it paginates.
+
+        Entries must be strings; strings that are no valid tag (and so could not
+        be pulled, or could smuggle characters into a `Link`) are left out.
+        """
+        name = repo.registry.name
+        params = {"n": str(n)} if n is not None else {}
+        if last:
+            params["last"] = last
+        response = self.transport.request(
+            repo, "GET", "tags/list", params=params, allow_redirects=True
+        )
+        if response.status_code != 200:
+            raise failure(repo, response, f"repository {repo}")
+        body = read_body(response, MAX_TAG_LIST_BYTES, "tag list", name)
+        try:
+            document = parse_json(body)
+        except DocumentError as exc:
+            raise errors.upstream_unavailable(
+                f"upstream registry {name} sent a tag list that is {exc}"
+            ) from exc
+        tags = document.get("tags") if isinstance(document, dict) else None
+        if tags is None and isinstance(document, dict):
+            tags = []
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise errors.upstream_unavailable(f"upstream registry {name} sent an invalid tag list")
+        following = response.links.get("next", {}).get("url", "")
+        next_last = parse_qs(urlsplit(following).query).get("last", [None])[0]
+        return [tag for tag in tags if is_tag(tag)], next_last

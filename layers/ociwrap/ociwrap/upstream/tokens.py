@@ -1,0 +1,121 @@
+"""Bearer tokens for upstreams (the Docker Hub flow), fetched from the named realm.
+
+Tokens are kept, per realm/service/scope, until shortly before they expire, and
+a repository remembers which token to try first, so warm requests skip the 401
+round trip. A token an upstream rejects is forgotten at once. Token responses
+are untrusted like any upstream body: bounded, parsed with bounded depth, the
+token checked to be header-safe, its lifetime clamped to sane values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from ociwrap import errors
+from ociwrap.jsondoc import DocumentError, parse_json
+from ociwrap.memcache import BoundedCache
+from ociwrap.reference import Repository
+from ociwrap.upstream.bodies import read_body
+from ociwrap.upstream.challenge import Challenge
+
+MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
+DEFAULT_LIFETIME = 60.0
+MAX_LIFETIME = 24 * 3600.0
+#: Tokens are dropped this long before the upstream says they expire.
+MARGIN_SECONDS = 10.0
+#: Visible ASCII only: the token goes into our `Authorization` header.
+_TOKEN = re.compile(r"[\x21-\x7e]{1,16384}")
+
+Send = Callable[..., requests.Response]
+
+
+def lifetime(value: Any) -> float:
+    """`expires_in` as seconds: a finite positive number, else the default; capped at a day."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return DEFAULT_LIFETIME
+    if not math.isfinite(value) or value <= 0:
+        return DEFAULT_LIFETIME
+    return min(float(value), MAX_LIFETIME)
+
+
+def token_from(document: Any, registry: str) -> tuple[str, float]:
+    """The token and its lifetime from a token response document."""
+    token = None
+    if isinstance(document, dict):
+        token = document.get("token") or document.get("access_token")
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise errors.upstream_unavailable(
+            f"token service of upstream registry {registry} sent no usable token",
+            detail={"registry": registry},
+        )
+    return token, lifetime(document.get("expires_in"))
+
+
+class Tokens:
+    """Bearer tokens by realm, service and scope, and the one each repository last used."""
+
+    def __init__(self) -> None:
+        self._tokens = BoundedCache(max_entries=1024)
+        self._by_repository = BoundedCache(max_entries=1024)
+
+    def for_repository(self, repo: Repository) -> str | None:
+        key = self._by_repository.get(str(repo))
+        return self._tokens.get(key) if key else None
+
+    def forget(self, repo: Repository) -> None:
+        """The upstream rejected this repository's token: never send it again."""
+        key = self._by_repository.get(str(repo))
+        if key:
+            self._tokens.discard(key)
+            self._by_repository.discard(str(repo))
+
+    def fetch(self, repo: Repository, challenge: Challenge, send: Send) -> str:
+        """A token for the challenge: cached, or from the realm through `send` (guarded)."""
+        params = challenge.params
+        realm = params["realm"]
+        registry = repo.registry.name
+        if urlsplit(realm).scheme not in ("http", "https"):
+            raise errors.upstream_unavailable(
+                f"upstream registry {registry} named an invalid token realm",
+                detail={"registry": registry},
+            )
+        scope = params.get("scope") or f"repository:{repo.path}:pull"
+        key = f"{realm}|{params.get('service', '')}|{scope}"
+        token = self._tokens.get(key)
+        if token is None:
+            query = {"scope": scope}
+            if params.get("service"):
+                query["service"] = params["service"]
+            response = send(
+                repo.registry,
+                "GET",
+                realm,
+                params=query,
+                allow_redirects=True,
+                what="token service",
+            )
+            if response.status_code != 200:
+                response.close()
+                raise errors.upstream_unavailable(
+                    f"token service of upstream registry {registry} answered "
+                    f"{response.status_code}",
+                    detail={"registry": registry, "status": response.status_code},
+                )
+            body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, "token response", registry)
+            try:
+                document = parse_json(body, lenient=True)
+            except DocumentError as exc:
+                raise errors.upstream_unavailable(
+                    f"token service of upstream registry {registry} sent a response that is {exc}",
+                    detail={"registry": registry},
+                ) from exc
+            token, seconds = token_from(document, registry)
+            self._tokens.put(key, token, ttl=max(seconds - MARGIN_SECONDS, 1.0))
+        self._by_repository.put(str(repo), key)
+        return token

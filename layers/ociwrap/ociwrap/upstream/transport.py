@@ -1,0 +1,176 @@
+"""The transport to upstream registries: sessions, guard, deadline, retries, Bearer auth.
+
+It knows HTTP and the token flow of the distribution spec, nothing of manifests
+or S3. Every request goes through the session of its registry's address policy
+(path-named hosts must be public; aliases may be private but never link-local),
+draws its time from the request's deadline, and comes back as a response or as
+a RegistryError that names the upstream: 403 for a refused address, 504 for
+time, 502 for everything else. 502/503/504 answers to GET and HEAD are retried
+with backoff while the deadline leaves room; a refused address never is.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+import urllib3
+
+from ociwrap import deadline, errors
+from ociwrap.errors import RegistryError
+from ociwrap.reference import Registry, Repository
+from ociwrap.upstream.challenge import choose
+from ociwrap.upstream.guard import AddressRefused, Policy
+from ociwrap.upstream.session import MAX_REDIRECTS, MIN_RETRY_SECONDS, UpstreamSession
+from ociwrap.upstream.tokens import Tokens
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+STATUS_ATTEMPTS = 3
+BACKOFF_SECONDS = 0.2
+USER_AGENT = "ociwrap"
+
+
+def policy_of(registry: Registry) -> Policy:
+    return Policy.NOT_LINK_LOCAL if registry.trusted else Policy.PUBLIC
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A time-out, possibly wrapped by requests in a ConnectionError around urllib3's error."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, urllib3.exceptions.NewConnectionError):
+            return False  # a refused connection (urllib3 files it under connect time-outs)
+        if isinstance(current, requests.Timeout | TimeoutError | urllib3.exceptions.TimeoutError):
+            return True
+        reason = getattr(current, "reason", None)
+        nested = current.args[0] if current.args else None
+        current = (
+            reason
+            if isinstance(reason, BaseException)
+            else nested
+            if isinstance(nested, BaseException)
+            else current.__cause__
+        )
+        seen += 1
+    return False
+
+
+def transport_error(exc: BaseException, who: str) -> RegistryError:
+    """What a client is told when a request to `who` failed before an answer came."""
+    if isinstance(exc, AddressRefused):
+        if exc.policy is Policy.PUBLIC:
+            why = "not a public address; name private registries in REGISTRY_ALIASES"
+        else:
+            why = "link-local and metadata addresses are never contacted"
+        return errors.denied(
+            f"refusing to contact {exc.host} ({exc.address}) for {who}: {why}",
+            detail={"host": exc.host},
+        )
+    if _timed_out(exc):
+        current = deadline.current()
+        if current is not None and current.expired():
+            return errors.deadline_exceeded(who, current.budget)
+        return errors.upstream_unavailable(f"{who} timed out", timeout=True)
+    if isinstance(exc, requests.TooManyRedirects):
+        return errors.upstream_unavailable(f"{who} redirected more than {MAX_REDIRECTS} times")
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidHeader
+        | ValueError,
+    ):
+        return errors.upstream_unavailable(f"{who} sent an invalid redirect or URL")
+    return errors.upstream_unavailable(f"cannot reach {who}: {type(exc).__name__}")
+
+
+class Transport:
+    """Sends requests to upstream registries on behalf of the fetcher."""
+
+    def __init__(self, ca_bundle: str | None = None) -> None:
+        self._sessions = {policy: UpstreamSession(policy, ca_bundle) for policy in Policy}
+        self.tokens = Tokens()
+
+    def send(
+        self,
+        registry: Registry,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        allow_redirects: bool = False,
+        what: str = "",
+    ) -> requests.Response:
+        """One request (redirects followed if asked), its body left unread for the caller."""
+        who = (
+            f"{what} of upstream registry {registry.name}"
+            if what
+            else (f"upstream registry {registry.name}")
+        )
+        session = self._sessions[policy_of(registry)]
+        headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        for attempt in range(1, STATUS_ATTEMPTS + 1):
+            try:
+                response = session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    allow_redirects=allow_redirects,
+                    stream=True,
+                )
+            except (
+                AddressRefused,
+                requests.RequestException,
+                urllib3.exceptions.HTTPError,
+                OSError,
+                ValueError,
+            ) as exc:
+                raise transport_error(exc, who) from exc
+            backoff = BACKOFF_SECONDS * 2 ** (attempt - 1)
+            if (
+                response.status_code in RETRY_STATUSES
+                and method in ("GET", "HEAD")
+                and attempt < STATUS_ATTEMPTS
+                and deadline.timeout(float("inf")) > backoff + MIN_RETRY_SECONDS
+            ):
+                response.close()
+                time.sleep(backoff)
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    def request(
+        self,
+        repo: Repository,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Request `path` under the repository's `/v2/<name>/`, doing the Bearer flow on a 401.
+
+        The token a repository used last is sent straight away; if the upstream
+        rejects it, it is forgotten and a new one fetched, once.
+        """
+        url = f"{repo.registry.url}/v2/{repo.path}/{path}"
+        headers = dict(headers or {})
+        token = self.tokens.for_repository(repo)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        response = self.send(repo.registry, method, url, headers=headers, **kwargs)
+        if response.status_code != 401:
+            return response
+        challenge = choose(response.raw.headers.getlist("WWW-Authenticate"))
+        if challenge is None or challenge.scheme != "bearer":
+            return response
+        response.close()
+        if token:
+            self.tokens.forget(repo)
+        token = self.tokens.fetch(repo, challenge, self.send)
+        headers["Authorization"] = f"Bearer {token}"
+        return self.send(repo.registry, method, url, headers=headers, **kwargs)

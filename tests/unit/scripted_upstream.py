@@ -1,0 +1,96 @@
+"""A scripted upstream registry on 127.0.0.1 for unit tests of the upstream client.
+
+The integration harness's docker-registry never misbehaves; these cases need an upstream
+that does: wrong bytes for a digest, odd redirects, rate limits, stalls, several challenges.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Route = Callable[[BaseHTTPRequestHandler], tuple[int, Any, Any]]
+
+
+class Scripted:
+    """An upstream whose answers a test writes: {(method, path): route}, with a request log.
+
+    A route returns (status, headers, body): headers as a dict or a list of pairs (repeated
+    names allowed), body as bytes or as a callable that writes (and may stall) itself.
+    It listens on 127.0.0.1 only.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Route] = {}
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def answer(self) -> None:
+                path = self.path.split("?")[0]
+                scripted.seen.append((self.command, self.path, dict(self.headers.items())))
+                route = scripted.routes.get((self.command, path))
+                status, headers, body = route(self) if route else (404, {}, b"")
+                pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+                self.send_response(status)
+                for name, value in pairs:
+                    self.send_header(name, value)
+                names = {name.lower() for name, _ in pairs}
+                if "content-length" not in names and not callable(body):
+                    self.send_header("Content-Length", str(len(body)))
+                if callable(body) and "content-length" not in names:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                if self.command != "HEAD":
+                    try:
+                        if callable(body):
+                            body(self.wfile)
+                        else:
+                            self.wfile.write(body)
+                    except OSError:
+                        self.close_connection = True
+
+            do_GET = do_HEAD = answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+
+    def requests_to(self, path_part: str) -> list[tuple[str, str, dict[str, str]]]:
+        return [seen for seen in self.seen if path_part in seen[1]]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def drip(data: bytes, pause: float, repeat: int = 1) -> Callable:
+    """A body that sends `data` `repeat` times with `pause` seconds between sends."""
+
+    def write(wfile: Any) -> None:
+        for _ in range(repeat):
+            wfile.write(data)
+            wfile.flush()
+            time.sleep(pause)
+
+    return write
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

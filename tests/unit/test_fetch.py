@@ -1,0 +1,349 @@
+"""The fetcher against a scripted registry on 127.0.0.1: only verified data comes out, every
+read is bounded before and after decompression, and upstream data never reaches a header."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zlib
+
+import pytest
+from scripted_upstream import drip
+
+from ociwrap.errors import RegistryError
+from ociwrap.mediatypes import DOCKER_SCHEMA1_MANIFEST, OCI_INDEX, OCI_MANIFEST, SERVABLE_TYPES
+from ociwrap.reference import Registry, Repository
+from ociwrap.upstream.fetch import MAX_MANIFEST_BYTES, Fetcher
+from ociwrap.upstream.transport import Transport
+
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "size": 2,
+            "digest": "sha256:" + "1" * 64,
+        },
+        "layers": [],
+    }
+).encode()
+DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+ALL = list(SERVABLE_TYPES)
+PATH = "/v2/team/app/manifests/1"
+
+
+@pytest.fixture
+def repo(scripted) -> Repository:
+    return Repository(Registry("stub", scripted.url, trusted=True), "team/app")
+
+
+@pytest.fixture
+def fetcher() -> Fetcher:
+    return Fetcher(Transport())
+
+
+def error_of(call, *args) -> RegistryError:
+    with pytest.raises(RegistryError) as caught:
+        call(*args)
+    return caught.value
+
+
+def bomb(size: int) -> bytes:
+    """`size` zero bytes, gzipped once: about a thousand times smaller."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = b"\0" * (1024 * 1024)
+    parts = [compressor.compress(chunk) for _ in range(size // len(chunk))]
+    return b"".join(parts) + compressor.flush()
+
+
+BOMB = bomb(256 * 1024 * 1024)
+
+
+# -- manifests ----------------------------------------------------------------------------
+
+
+def test_manifest_bytes_that_do_not_match_the_digest_are_refused(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/manifests/{DIGEST}"] = lambda h: (
+        200,
+        {"Content-Type": OCI_MANIFEST},
+        MANIFEST + b" ",
+    )
+    error = error_of(fetcher.get_manifest, repo, DIGEST, ALL)
+    assert error.status == 502
+    assert "stub" in error.message and DIGEST in error.message
+
+
+def test_a_gzip_encoded_manifest_is_decoded(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (
+        200,
+        {"Content-Type": OCI_MANIFEST, "Content-Encoding": "gzip"},
+        gzip.compress(MANIFEST),
+    )
+    fetched = fetcher.get_manifest(repo, "1", ALL)
+    assert (fetched.body, fetched.digest, fetched.media_type) == (MANIFEST, DIGEST, OCI_MANIFEST)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({}, b"{" + b" " * MAX_MANIFEST_BYTES + b"}"),
+        ({"Content-Length": str(10**12)}, b"{}"),
+        ({"Content-Encoding": "gzip"}, BOMB),
+        ({"Content-Encoding": "gzip"}, gzip.compress(b" " * (MAX_MANIFEST_BYTES + 1))),
+    ],
+    ids=["huge", "declared-huge", "gzip-bomb", "inflates-past"],
+)
+def test_oversized_manifests_are_cut_at_the_limit(scripted, repo, fetcher, headers, body):
+    scripted.routes["GET", PATH] = lambda h: (200, headers, body)
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert (error.code, error.status) == ("UNAVAILABLE", 502)
+    assert "stub" in error.message and str(MAX_MANIFEST_BYTES) in error.message
+
+
+def test_an_endless_body_is_cut_at_the_limit(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (200, {}, drip(b"x" * 65536, 0, repeat=10_000))
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.status == 502 and str(MAX_MANIFEST_BYTES) in error.message
+
+
+@pytest.mark.parametrize(
+    "length", ["-1", "abc", "+5", "1_0", " 5 5", "5, 6", "\u00b2", "99999999999999999999"]
+)
+def test_invalid_content_lengths_are_refused(scripted, repo, fetcher, length):
+    scripted.routes["GET", PATH] = lambda h: (200, [("Content-Length", length)], b"")
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.status == 502 and "stub" in error.message
+
+
+def test_differing_repeated_content_lengths_are_refused(scripted, repo, fetcher):
+    headers = [("Content-Length", str(len(MANIFEST))), ("Content-Length", "5")]
+    scripted.routes["GET", PATH] = lambda h: (200, headers, MANIFEST)
+    assert error_of(fetcher.get_manifest, repo, "1", ALL).status == 502
+
+
+def test_a_body_that_breaks_off_is_502(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (
+        200,
+        {"Content-Length": "1000", "Connection": "close"},
+        drip(b"{", 0),
+    )
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.status == 502 and "broke off" in error.message
+
+
+def test_unsupported_content_encoding_is_refused(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Encoding": "br"}, b"...")
+    assert error_of(fetcher.get_manifest, repo, "1", ALL).status == 502
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [
+        ("application/json", json.loads(MANIFEST) | {"mediaType": None}, OCI_MANIFEST),
+        ("text/plain; charset=utf-8", {"schemaVersion": 2, "manifests": []}, OCI_INDEX),
+        (OCI_INDEX, json.loads(MANIFEST), OCI_MANIFEST),  # the document wins over the header
+    ],
+)
+def test_media_type_comes_from_the_document(scripted, repo, fetcher, content_type, body, expected):
+    document = {k: v for k, v in body.items() if v is not None}
+    scripted.routes["GET", PATH] = lambda h: (
+        200,
+        {"Content-Type": content_type},
+        json.dumps(document).encode(),
+    )
+    assert fetcher.get_manifest(repo, "1", ALL).media_type == expected
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/html", b'{"mediaType": "text/html", "x": 1}'),
+        ("text/html", b"<html>not json</html>"),
+        ("application/json", b'{"some": "thing"}'),
+        (OCI_MANIFEST, b"[" * 100_000 + b"]" * 100_000),
+        (OCI_MANIFEST, b'{"schemaVersion": 2, "size": NaN}'),
+    ],
+    ids=["html-type", "html", "unknown-shape", "deep", "nan"],
+)
+def test_documents_that_are_no_manifest_are_refused(scripted, repo, fetcher, content_type, body):
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": content_type}, body)
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert (error.code, error.status) == ("UNAVAILABLE", 502)
+    assert "stub" in error.message
+
+
+def test_schema1_keeps_its_clear_error(scripted, repo, fetcher):
+    body = json.dumps({"schemaVersion": 1, "fsLayers": []}).encode()
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": DOCKER_SCHEMA1_MANIFEST}, body)
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert (error.code, error.message) == ("MANIFEST_INVALID", "invalid upstream image format")
+
+
+def test_manifest_redirects_are_followed(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (302, {"Location": "/cdn/manifest"}, b"")
+    scripted.routes["GET", "/cdn/manifest"] = lambda h: (200, {}, MANIFEST)
+    assert fetcher.get_manifest(repo, "1", ALL).digest == DIGEST
+
+
+# -- HEAD ---------------------------------------------------------------------------------
+
+
+def test_head_gives_the_claimed_digest(scripted, repo, fetcher):
+    scripted.routes["HEAD", PATH] = lambda h: (
+        200,
+        {"Docker-Content-Digest": DIGEST, "Content-Length": "12"},
+        b"",
+    )
+    assert fetcher.head_manifest(repo, "1", ALL) == DIGEST
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (200, {"Content-Length": "5"}),
+        (200, {"Docker-Content-Digest": "sha256:short"}),
+        (405, {}),
+        (500, {}),
+        (302, {"Location": "/elsewhere"}),
+    ],
+    ids=["no-digest", "bad-digest", "405", "500", "redirect"],
+)
+def test_head_that_tells_nothing_means_get(scripted, repo, fetcher, status, headers):
+    scripted.routes["HEAD", PATH] = lambda h: (status, headers, b"")
+    assert fetcher.head_manifest(repo, "1", ALL) is None
+
+
+def test_rate_limit_is_passed_on_with_retry_after(scripted, repo, fetcher):
+    scripted.routes["HEAD", PATH] = lambda h: (429, {"Retry-After": "120"}, b"")
+    error = error_of(fetcher.head_manifest, repo, "1", ALL)
+    assert (error.code, error.status, error.headers) == (
+        "TOOMANYREQUESTS",
+        429,
+        {"Retry-After": "120"},
+    )
+
+
+def test_an_odd_retry_after_is_dropped(scripted, repo, fetcher):
+    scripted.routes["HEAD", PATH] = lambda h: (429, {"Retry-After": "1\x00; evil"}, b"")
+    assert error_of(fetcher.head_manifest, repo, "1", ALL).headers == {}
+
+
+def test_upstream_5xx_is_a_502_naming_the_upstream(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (500, {}, BOMB)
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.status == 502
+    assert "upstream registry stub answered 500" in error.message
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_access_is_name_unknown(scripted, repo, fetcher, status):
+    scripted.routes["GET", PATH] = lambda h: (status, {}, b"")
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert (error.code, error.status) == ("NAME_UNKNOWN", 404)
+
+
+# -- blobs --------------------------------------------------------------------------------
+
+BLOB = "sha256:" + "1" * 64
+
+
+def test_relative_blob_redirect_is_made_absolute(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "/cdn/blob?sig=abc"},
+        b"<html>redirect body that must not be passed on</html>",
+    )
+    answer = fetcher.blob(repo, BLOB)
+    assert answer.location == f"{scripted.url}/cdn/blob?sig=abc"
+    assert answer.response is None
+    assert scripted.seen[0][2]["Accept-Encoding"] == "identity"
+
+
+@pytest.mark.parametrize(
+    "location", ["http://cdn.example/\x00blob", "ftp://cdn.example/blob", "", "http://a b/"]
+)
+def test_unsafe_blob_redirects_are_refused(scripted, repo, fetcher, location):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        [("Location", location)],
+        b"",
+    )
+    error = error_of(fetcher.blob, repo, BLOB)
+    assert error.status == 502 and "invalid redirect" in error.message
+
+
+def test_small_blobs_follow_redirects_and_are_verified(scripted, repo, fetcher):
+    config = b'{"architecture":"amd64"}'
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    scripted.routes["GET", f"/v2/team/app/blobs/{digest}"] = lambda h: (
+        307,
+        {"Location": "/cdn/config"},
+        b"",
+    )
+    scripted.routes["GET", "/cdn/config"] = lambda h: (200, {}, config)
+    assert fetcher.small_blob(repo, digest, 1000, "image config") == config
+    scripted.routes["GET", "/cdn/config"] = lambda h: (200, {}, config + b" ")
+    assert error_of(fetcher.small_blob, repo, digest, 1000, "image config").status == 502
+    scripted.routes["GET", "/cdn/config"] = lambda h: (200, {"Content-Encoding": "gzip"}, BOMB)
+    error = error_of(fetcher.small_blob, repo, digest, 1000, "image config")
+    assert error.status == 502 and "1000" in error.message
+
+
+def test_blob_size_from_a_redirect_target(scripted, repo, fetcher):
+    scripted.routes["HEAD", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "/cdn/blob"},
+        b"",
+    )
+    scripted.routes["GET", "/cdn/blob"] = lambda h: (200, {"Content-Length": "1234"}, drip(b"x", 0))
+    assert fetcher.blob_size(repo, BLOB) == 1234
+
+
+# -- tags ---------------------------------------------------------------------------------
+
+
+def test_tags_and_the_next_page(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (
+        200,
+        {"Link": '</v2/team/app/tags/list?n=2&last=b>; rel="next"'},
+        json.dumps({"name": "team/app", "tags": ["a", "b"]}).encode(),
+    )
+    assert fetcher.tags(repo, 2, None) == (["a", "b"], "b")
+    assert "n=2" in scripted.seen[0][1]
+
+
+def test_tags_that_cannot_be_tags_are_left_out(scripted, repo, fetcher):
+    tags = ["v1", "v1\r\nX-Injected: 1", "-x", "ok.2"]
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (
+        200,
+        {},
+        json.dumps({"tags": tags}).encode(),
+    )
+    assert fetcher.tags(repo, None, None) == (["v1", "ok.2"], None)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"tags": [1, 2]}', b'{"tags": "v1"}', b'{"tags": [{"a": 1}]}', b"[]", b"nope"],
+)
+def test_invalid_tag_lists_are_502(scripted, repo, fetcher, body):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (200, {}, body)
+    error = error_of(fetcher.tags, repo, None, None)
+    assert error.status == 502 and "stub" in error.message
+
+
+def test_null_tags_are_an_empty_list(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (200, {}, b'{"tags": null}')
+    assert fetcher.tags(repo, None, None) == ([], None)
+
+
+def test_huge_tag_lists_are_cut(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (
+        200,
+        {"Content-Encoding": "gzip"},
+        BOMB,
+    )
+    error = error_of(fetcher.tags, repo, None, None)
+    assert error.status == 502 and "tag list" in error.message

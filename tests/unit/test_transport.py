@@ -1,0 +1,365 @@
+"""The upstream transport against a scripted registry on 127.0.0.1 (real HTTP, odd answers):
+Bearer flow, retries, one deadline for everything, guarded redirect hops."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from ociwrap import deadline
+from ociwrap.errors import RegistryError
+from ociwrap.reference import Registry, Repository
+from ociwrap.upstream.bodies import read_body
+from ociwrap.upstream.challenge import choose, parse_challenges
+from ociwrap.upstream.transport import Transport
+from scripted_upstream import closed_port, drip
+
+
+@pytest.fixture
+def repo(scripted) -> Repository:
+    return Repository(Registry("stub", scripted.url, trusted=True), "team/app")
+
+
+def error_of(call, *args, **kwargs) -> RegistryError:
+    with pytest.raises(RegistryError) as caught:
+        call(*args, **kwargs)
+    return caught.value
+
+
+def bearer(scripted, scope: str = "repository:team/app:pull") -> str:
+    return f'Bearer realm="{scripted.url}/token",service="stub",scope="{scope}"'
+
+
+def token_route(issued: list[str], tokens: list[str]):
+    def route(handler):
+        token = tokens[min(len(issued), len(tokens) - 1)]
+        issued.append(token)
+        return 200, {"Content-Type": "application/json"}, json.dumps({"token": token}).encode()
+
+    return route
+
+
+# -- challenges ---------------------------------------------------------------------------
+
+
+def test_challenges_are_parsed_one_by_one():
+    value = 'Basic realm="x, y", Bearer realm="https://a/token",service="s",scope="repo:a:pull"'
+    parsed = parse_challenges(value)
+    assert [c.scheme for c in parsed] == ["basic", "bearer"]
+    assert parsed[0].params == {"realm": "x, y"}
+    assert parsed[1].params == {"realm": "https://a/token", "service": "s", "scope": "repo:a:pull"}
+
+
+def test_bearer_is_preferred_over_basic_across_header_lines():
+    chosen = choose(['Basic realm="registry"', 'Bearer realm="https://auth/token"'])
+    assert chosen is not None and chosen.scheme == "bearer"
+    assert choose(['Basic realm="r"']).scheme == "basic"
+    assert choose(['Bearer service="no realm"']) is None
+    assert choose([""]) is None
+
+
+def test_escaped_quotes_and_garbage():
+    parsed = parse_challenges('Bearer realm="a\\"b" ,, garbage " unterminated')
+    assert parsed[0].params["realm"] == 'a"b'
+
+
+# -- Bearer flow --------------------------------------------------------------------------
+
+
+def test_bearer_token_is_fetched_once_and_reused(scripted, repo):
+    issued: list[str] = []
+
+    def manifest(handler):
+        if handler.headers.get("Authorization") != "Bearer t1":
+            return 401, {"WWW-Authenticate": bearer(scripted)}, b""
+        return 200, {}, b"{}"
+
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = manifest
+    scripted.routes["GET", "/token"] = token_route(issued, ["t1"])
+    transport = Transport()
+    for _ in range(3):
+        assert transport.request(repo, "GET", "manifests/1").status_code == 200
+    assert issued == ["t1"]
+    token_request = scripted.requests_to("/token")[0][1]
+    assert (
+        "scope=repository%3Ateam%2Fapp%3Apull" in token_request and "service=stub" in token_request
+    )
+    auths = [h.get("Authorization", "") for _m, _p, h in scripted.requests_to("/manifests/")]
+    assert auths == ["", "Bearer t1", "Bearer t1", "Bearer t1"]
+
+
+def test_a_rejected_cached_token_is_dropped_and_renewed_once(scripted, repo):
+    issued: list[str] = []
+    accepted = {"t1"}
+
+    def manifest(handler):
+        if handler.headers.get("Authorization", "").removeprefix("Bearer ") in accepted:
+            return 200, {}, b"{}"
+        return 401, {"WWW-Authenticate": bearer(scripted)}, b""
+
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = manifest
+    scripted.routes["GET", "/token"] = token_route(issued, ["t1", "t2"])
+    transport = Transport()
+    assert transport.request(repo, "GET", "manifests/1").status_code == 200
+    accepted.clear()
+    accepted.add("t2")  # the upstream revokes t1 long before it expires
+    assert transport.request(repo, "GET", "manifests/1").status_code == 200
+    assert transport.request(repo, "GET", "manifests/1").status_code == 200
+    assert issued == ["t1", "t2"]
+
+
+def test_bearer_challenge_is_found_among_several_header_lines(scripted, repo):
+    issued: list[str] = []
+
+    def manifest(handler):
+        if handler.headers.get("Authorization") == "Bearer t1":
+            return 200, {}, b"{}"
+        challenges = [
+            ("WWW-Authenticate", 'Basic realm="stub"'),
+            ("WWW-Authenticate", bearer(scripted)),
+        ]
+        return 401, challenges, b""
+
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = manifest
+    scripted.routes["GET", "/token"] = token_route(issued, ["t1"])
+    assert Transport().request(repo, "GET", "manifests/1").status_code == 200
+    assert issued == ["t1"]
+
+
+@pytest.mark.parametrize("expires_in", ["NaN", -5, 1e308, "abc", None, True])
+def test_odd_token_lifetimes_fall_back_to_a_default(scripted, repo, expires_in):
+    def token(handler):
+        body = json.dumps({"token": "t1", "expires_in": expires_in}).encode()
+        return 200, {"Content-Type": "application/json"}, body
+
+    scripted.routes["GET", "/token"] = token
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        (200, {}, b"{}")
+        if h.headers.get("Authorization") == "Bearer t1"
+        else (401, {"WWW-Authenticate": bearer(scripted)}, b"")
+    )
+    assert Transport().request(repo, "GET", "manifests/1").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"token": "' + b"a" * 70_000 + b'"}', {}),
+        (b'{"token": "t\\r\\nX-Injected: 1"}', {}),
+        (b'{"token": 5}', {}),
+        (b"[" * 10_000, {}),
+    ],
+    ids=["huge", "crlf", "not-a-string", "deep"],
+)
+def test_unusable_token_responses_are_502(scripted, repo, body, headers):
+    scripted.routes["GET", "/token"] = lambda h: (200, headers, body)
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        401,
+        {"WWW-Authenticate": bearer(scripted)},
+        b"",
+    )
+    error = error_of(Transport().request, repo, "GET", "manifests/1")
+    assert (error.code, error.status) == ("UNAVAILABLE", 502)
+    assert "upstream registry stub" in error.message and "token" in error.message
+
+
+# -- retries ------------------------------------------------------------------------------
+
+
+def test_5xx_on_get_is_retried_with_backoff(scripted, repo):
+    answers = iter([503, 502, 200])
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (next(answers), {}, b"{}")
+    assert Transport().request(repo, "GET", "manifests/1").status_code == 200
+    assert len(scripted.requests_to("/manifests/1")) == 3
+
+
+def test_retries_stop_after_three_attempts(scripted, repo):
+    scripted.routes["HEAD", "/v2/team/app/manifests/1"] = lambda h: (503, {}, b"")
+    assert Transport().request(repo, "HEAD", "manifests/1").status_code == 503
+    assert len(scripted.requests_to("/manifests/1")) == 3
+
+
+def test_no_retry_without_budget_for_it(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (503, {}, b"")
+    with deadline.within(deadline.Deadline(0.8)):
+        assert Transport().request(repo, "GET", "manifests/1").status_code == 503
+    assert len(scripted.requests_to("/manifests/1")) == 1
+
+
+def test_500_is_an_answer_not_a_retry(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (500, {}, b"")
+    assert Transport().request(repo, "GET", "manifests/1").status_code == 500
+    assert len(scripted.requests_to("/manifests/1")) == 1
+
+
+def test_unreachable_upstream_is_a_502_naming_it():
+    repo = Repository(Registry("gone", f"http://127.0.0.1:{closed_port()}", True), "x")
+    error = error_of(Transport().request, repo, "GET", "manifests/1")
+    assert (error.code, error.status) == ("UNAVAILABLE", 502)
+    assert "cannot reach upstream registry gone" in error.message
+
+
+# -- one deadline -------------------------------------------------------------------------
+
+
+def slow_headers(seconds: float):
+    def route(handler):
+        time.sleep(seconds)
+        return 200, {}, b"{}"
+
+    return route
+
+
+def test_slow_headers_end_at_the_deadline(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(3)
+    started = time.monotonic()
+    with deadline.within(deadline.Deadline(0.5)):
+        error = error_of(Transport().request, repo, "GET", "manifests/1")
+    assert time.monotonic() - started < 2.5
+    assert (error.code, error.status) == ("UNAVAILABLE", 504)
+    assert "deadline" in error.message and "upstream registry stub" in error.message
+
+
+def test_a_dripping_body_ends_at_the_deadline_not_per_read(scripted, repo):
+    """One byte every 0.1 s never trips a per-read time-out; the deadline still ends it."""
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        200,
+        {"Content-Length": "100"},
+        drip(b"x", 0.1, repeat=100),
+    )
+    started = time.monotonic()
+    with deadline.within(deadline.Deadline(0.8)):
+        response = Transport().request(repo, "GET", "manifests/1")
+        error = error_of(read_body, response, 1000, "manifest", "stub")
+    assert time.monotonic() - started < 3
+    assert error.status == 504 and "deadline" in error.message
+
+
+def test_slow_calls_add_up_against_one_deadline(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(0.4)
+    transport = Transport()
+    with deadline.within(deadline.Deadline(1.0)):
+        transport.request(repo, "GET", "manifests/1").close()
+        transport.request(repo, "GET", "manifests/1").close()
+        error = error_of(transport.request, repo, "GET", "manifests/1")
+    assert error.status == 504
+
+
+def test_a_slow_token_realm_counts_against_the_deadline(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        401,
+        {"WWW-Authenticate": bearer(scripted)},
+        b"",
+    )
+    scripted.routes["GET", "/token"] = slow_headers(3)
+    with deadline.within(deadline.Deadline(0.5)):
+        error = error_of(Transport().request, repo, "GET", "manifests/1")
+    assert error.status == 504
+    assert "token service of upstream registry stub" in error.message
+
+
+def test_a_passed_deadline_sends_nothing(scripted, repo):
+    expired = deadline.Deadline(0.0)
+    with deadline.within(expired):
+        error = error_of(Transport().request, repo, "GET", "manifests/1")
+    assert error.status == 504
+    assert scripted.seen == []
+
+
+# -- redirects ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://169.254.169.254/latest/meta-data/iam/",
+        "http://[fe80::1]/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+    ],
+)
+def test_an_alias_cannot_redirect_to_link_local(scripted, repo, loopback_only, target):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (302, {"Location": target}, b"")
+    error = error_of(Transport().request, repo, "GET", "manifests/1", allow_redirects=True)
+    assert (error.code, error.status) == ("DENIED", 403)
+    assert "/latest/meta-data" not in error.message + json.dumps(error.detail)
+    assert loopback_only == []
+
+
+def test_redirect_bodies_are_never_read(scripted, repo):
+    written = []
+
+    def endless(wfile):
+        for _ in range(2000):  # 128 MB, if anyone read it
+            wfile.write(b"x" * 65536)
+            written.append(1)
+
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        302,
+        {"Location": "/elsewhere", "Content-Length": str(2000 * 65536)},
+        endless,
+    )
+    scripted.routes["GET", "/elsewhere"] = lambda h: (200, {}, b"{}")
+    response = Transport().request(repo, "GET", "manifests/1", allow_redirects=True)
+    assert response.status_code == 200 and response.content == b"{}"
+    time.sleep(0.2)
+    assert len(written) < 100
+
+
+def test_authorization_stays_with_the_registry_host(scripted, repo):
+    port = scripted.url.rsplit(":", 1)[1]
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        (302, {"Location": f"http://localhost:{port}/cdn"}, b"")
+        if h.headers.get("Authorization")
+        else (401, {"WWW-Authenticate": bearer(scripted)}, b"")
+    )
+    scripted.routes["GET", "/token"] = token_route([], ["t1"])
+    scripted.routes["GET", "/cdn"] = lambda h: (200, {}, b"{}")
+    response = Transport().request(repo, "GET", "manifests/1", allow_redirects=True)
+    assert response.status_code == 200
+    assert "Authorization" not in scripted.requests_to("/cdn")[0][2]
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "gopher://x/", "http://[::1"])
+def test_unusable_redirect_targets_are_502(scripted, repo, location):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        302,
+        {"Location": location},
+        b"",
+    )
+    error = error_of(Transport().request, repo, "GET", "manifests/1", allow_redirects=True)
+    assert error.status == 502 and "upstream registry stub" in error.message
+
+
+def test_redirect_loops_end(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        302,
+        {"Location": "/v2/team/app/manifests/1"},
+        b"",
+    )
+    error = error_of(Transport().request, repo, "GET", "manifests/1", allow_redirects=True)
+    assert error.status == 502 and "redirected more than" in error.message
+
+
+def test_parallel_requests_share_the_deadline_of_their_request(scripted, repo):
+    """Threads started for one request carry its deadline (concurrency.parallel_map)."""
+    from ociwrap.concurrency import parallel_map
+
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(2)
+    transport = Transport()
+    results: list[int] = []
+
+    def call(_n: int) -> int:
+        try:
+            transport.request(repo, "GET", "manifests/1").close()
+        except RegistryError as exc:
+            results.append(exc.status)
+        return 0
+
+    with deadline.within(deadline.Deadline(0.5)):
+        parallel_map(call, range(3), 3)
+    assert results == [504, 504, 504]
+    assert threading.active_count() < 50
