@@ -6,7 +6,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from moto import mock_aws
 
+from ociwrap.s3 import make_s3_client
 from scripted_upstream import Scripted
 
 
@@ -64,3 +66,18 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> ConnectAttempts:
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     return attempts
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[object]:
+    """An S3 client on moto's in-process mock: one mock per test module (buckets are cheap,
+    starting mocks is not); tests create buckets of their own names."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            yield make_s3_client(region="us-east-1")

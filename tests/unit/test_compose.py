@@ -21,9 +21,9 @@ from ociwrap.compose import (
     ANNOTATION_WRAPPER_NAME,
     Composed,
     canonical_json,
-    merge_env,
-    wrapper_entrypoint,
 )
+from ociwrap.compose_config import compose_config as compose_config_of
+from ociwrap.compose_config import merge_env, wrapper_entrypoint
 from ociwrap.documents import (
     ImageIndex,
     parse_descriptor,
@@ -47,7 +47,7 @@ def compose_image(base_manifest, base_config, wrapper_manifest, wrapper_config, 
 
 
 def compose_config(base_manifest, base_config, wrapper_manifest, wrapper_config):
-    return compose.compose_config(
+    return compose_config_of(
         parse_image(base_manifest, base_config, "base"),
         parse_image(wrapper_manifest, wrapper_config, "wrapper"),
     )
@@ -784,3 +784,29 @@ def test_detect_media_type():
 )
 def test_to_oci(docker, oci):
     assert mt.to_oci(docker) == oci
+
+
+def many_layers(count: int, seed: str) -> tuple[dict, dict]:
+    manifest = copy.deepcopy(NGINX_MANIFEST)
+    manifest["layers"] = [
+        {"mediaType": mt.OCI_LAYER_GZIP, "digest": digest_of(f"{seed}-{n}"), "size": 1}
+        for n in range(count)
+    ]
+    config = copy.deepcopy(NGINX_CONFIG)
+    config["rootfs"]["diff_ids"] = [digest_of(f"{seed}-diff-{n}") for n in range(count)]
+    del config["history"]
+    return manifest, config
+
+
+def test_at_most_127_layers():
+    base, base_config = many_layers(125, "base")
+    composed = compose_image(base, base_config, WRAPPER_MANIFEST, WRAPPER_CONFIG, {})
+    assert len(json.loads(composed.manifest_bytes)["layers"]) == 127
+    base, base_config = many_layers(126, "base")
+    err = error_of(compose_image, base, base_config, WRAPPER_MANIFEST, WRAPPER_CONFIG, {})
+    assert (err.code, err.status) == ("MANIFEST_INVALID", 400)
+    assert "128 layers" in err.message and "127" in err.message
+
+
+def test_env_values_may_contain_equals_signs():
+    assert merge_env(["A=x=y", "B=1"], ["A=p=q"]) == ["A=p=q", "B=1"]

@@ -9,13 +9,13 @@ import json
 import zlib
 
 import pytest
-from scripted_upstream import drip
 
 from ociwrap.errors import RegistryError
 from ociwrap.mediatypes import DOCKER_SCHEMA1_MANIFEST, OCI_INDEX, OCI_MANIFEST, SERVABLE_TYPES
 from ociwrap.reference import Registry, Repository
 from ociwrap.upstream.fetch import MAX_MANIFEST_BYTES, Fetcher
 from ociwrap.upstream.transport import Transport
+from scripted_upstream import drip
 
 MANIFEST = json.dumps(
     {

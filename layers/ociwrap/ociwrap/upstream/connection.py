@@ -45,8 +45,8 @@ def wait_limit(cap: float) -> float:
     return limit
 
 
-class DeadlineSocket(socket.socket):
-    """A TCP socket whose blocking operations end by the request's deadline."""
+class _Deadlined:
+    """Socket operations that first shorten the socket's time-out to the deadline."""
 
     def recv(self, *args: Any) -> bytes:
         self.settimeout(wait_limit(IO_CAP))
@@ -65,28 +65,16 @@ class DeadlineSocket(socket.socket):
         return super().sendall(*args)
 
 
-class DeadlineSSLSocket(ssl.SSLSocket):
+class DeadlineSocket(_Deadlined, socket.socket):
+    """A TCP socket whose blocking operations end by the request's deadline."""
+
+
+class DeadlineSSLSocket(_Deadlined, ssl.SSLSocket):
     """The TLS counterpart of `DeadlineSocket` (installed as the context's socket class)."""
 
     def do_handshake(self, *args: Any) -> None:
         self.settimeout(wait_limit(IO_CAP))
         return super().do_handshake(*args)
-
-    def recv(self, *args: Any) -> bytes:
-        self.settimeout(wait_limit(IO_CAP))
-        return super().recv(*args)
-
-    def recv_into(self, *args: Any) -> int:
-        self.settimeout(wait_limit(IO_CAP))
-        return super().recv_into(*args)
-
-    def send(self, *args: Any) -> int:
-        self.settimeout(wait_limit(IO_CAP))
-        return super().send(*args)
-
-    def sendall(self, *args: Any) -> None:
-        self.settimeout(wait_limit(IO_CAP))
-        return super().sendall(*args)
 
 
 def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:

@@ -1,0 +1,119 @@
+"""Blob answers: redirects only, bounded copies of byte-served blobs, one copy per repository.
+
+A scripted upstream on 127.0.0.1 and moto's in-process S3 (one mock for the module).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import boto3
+import pytest
+
+from ociwrap import deadline
+from ociwrap.blobs import Blobs
+from ociwrap.errors import RegistryError
+from ociwrap.memcache import BoundedCache
+from ociwrap.reference import Registry, Repository
+from ociwrap.store import Store
+from ociwrap.upstream.fetch import Fetcher
+from ociwrap.upstream.transport import Transport
+from scripted_upstream import drip
+
+LAYER = b"layer-bytes" * 500
+DIGEST = "sha256:" + hashlib.sha256(LAYER).hexdigest()
+PATH = f"/v2/team/app/blobs/{DIGEST}"
+
+
+@pytest.fixture
+def blobs(s3, request) -> Blobs:
+    bucket = f"unit-{request.node.name.lower().replace('_', '-')[:40].strip('-')}"
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    return Blobs(
+        Store(s3, bucket),
+        Fetcher(Transport()),
+        BoundedCache(),
+        presign_ttl_seconds=600,
+        mirror_max_bytes=len(LAYER),
+    )
+
+
+@pytest.fixture
+def repo(scripted) -> Repository:
+    return Repository(Registry("stub", scripted.url, trusted=True), "team/app")
+
+
+def keys(blobs: Blobs, prefix: str) -> list[str]:
+    listing = blobs.store.s3.list_objects_v2(Bucket=blobs.store.bucket, Prefix=prefix)
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def test_an_upstream_redirect_is_handed_on(blobs, scripted, repo):
+    scripted.routes["GET", PATH] = lambda h: (307, {"Location": "https://cdn.example/x"}, b"")
+    reply = blobs.upstream(repo, DIGEST, head=False)
+    assert (reply.status, reply.headers["Location"], reply.body) == (
+        307,
+        "https://cdn.example/x",
+        b"",
+    )
+    assert keys(blobs, "") == []
+
+
+def test_a_byte_served_blob_is_copied_once_per_repository(blobs, scripted, repo):
+    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER)
+    first = blobs.upstream(repo, DIGEST, head=False)
+    assert first.status == 307 and f"/blobs/sha256/{DIGEST[7:]}" in first.headers["Location"]
+    assert blobs.store.get_blob(DIGEST) == LAYER
+    second = blobs.upstream(repo, DIGEST, head=False)
+    head = blobs.upstream(repo, DIGEST, head=True)
+    assert second.status == 307 and head.headers["Content-Length"] == str(len(LAYER))
+    assert len(scripted.requests_to("/blobs/")) == 1
+
+
+def test_another_repository_must_confirm_it_has_the_blob(blobs, scripted, repo):
+    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER)
+    blobs.upstream(repo, DIGEST, head=False)
+    other = Repository(repo.registry, "other/app")
+    scripted.routes["GET", f"/v2/other/app/blobs/{DIGEST}"] = lambda h: (404, {}, b"")
+    with pytest.raises(RegistryError) as caught:
+        blobs.upstream(other, DIGEST, head=False)
+    assert caught.value.code == "BLOB_UNKNOWN"
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_blobs_over_the_mirror_limit_are_refused(blobs, scripted, repo, declared):
+    big = LAYER + b"!"
+    if declared:
+        scripted.routes["GET", PATH] = lambda h: (200, {}, big)
+    else:
+        scripted.routes["GET", PATH] = lambda h: (200, {"Connection": "close"}, drip(big, 0))
+    with pytest.raises(RegistryError) as caught:
+        blobs.upstream(repo, DIGEST, head=False)
+    assert (caught.value.code, caught.value.status) == ("DENIED", 403)
+    assert "MIRROR_MAX_BYTES" in caught.value.message
+    assert keys(blobs, "blobs/") == []
+
+
+def test_a_copy_that_outlasts_the_deadline_leaves_no_blob(blobs, scripted, repo):
+    scripted.routes["GET", PATH] = lambda h: (
+        200,
+        {"Content-Length": str(len(LAYER))},
+        drip(LAYER[:10], 0.2, repeat=50),
+    )
+    with deadline.within(deadline.Deadline(0.6)), pytest.raises(RegistryError) as caught:
+        blobs.upstream(repo, DIGEST, head=False)
+    assert caught.value.status == 504
+    assert keys(blobs, "blobs/") == [] and keys(blobs, "tags/") == []
+
+
+def test_a_blob_whose_bytes_lie_is_not_stored(blobs, scripted, repo):
+    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER[::-1])
+    with pytest.raises(RegistryError) as caught:
+        blobs.upstream(repo, DIGEST, head=False)
+    assert caught.value.status == 502
+    assert keys(blobs, "") == []
+
+
+def test_head_with_a_known_size_asks_nobody(blobs, scripted, repo):
+    reply = blobs.upstream(repo, DIGEST, head=True, size=1234)
+    assert reply.headers["Content-Length"] == "1234" and scripted.seen == []

@@ -1,0 +1,140 @@
+"""One deadline per request: it shortens every wait, plain and TLS, and carries into threads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ociwrap import deadline
+from ociwrap.concurrency import parallel_map
+from ociwrap.errors import RegistryError
+from ociwrap.reference import Registry, Repository
+from ociwrap.upstream.transport import Transport
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_remaining_time_counts_down():
+    clock = Clock()
+    current = deadline.Deadline(10, clock)
+    clock.now += 4
+    assert current.remaining() == 6 and not current.expired()
+    earlier = current.keeping(2)
+    assert earlier.remaining() == 4 and earlier.budget == 10
+    clock.now += 6
+    assert current.expired() and earlier.expired()
+
+
+def test_timeout_is_capped_inside_a_request_only():
+    assert deadline.timeout(20) == 20
+    with deadline.within(deadline.Deadline(3)):
+        assert 2.9 < deadline.timeout(20) <= 3
+        assert deadline.timeout(1) == 1
+    assert deadline.current() is None
+
+
+def test_threads_started_for_a_request_see_its_deadline():
+    request = deadline.Deadline(5)
+    with deadline.within(request):
+        seen = parallel_map(lambda _: deadline.current(), range(4), 4)
+    assert seen == [request] * 4
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def dripping_tls_server(tmp_path):
+    """A TLS server on 127.0.0.1 that answers headers, then a byte every 0.1 s."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                    for _ in range(100):
+                        if stop.is_set():
+                            break
+                        conn.sendall(b"x")
+                        time.sleep(0.1)
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{listener.getsockname()[1]}", str(cert)
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_a_dripping_tls_body_ends_at_the_deadline(dripping_tls_server):
+    from ociwrap.upstream.bodies import read_body
+
+    url, ca_bundle = dripping_tls_server
+    repo = Repository(Registry("tls", url, trusted=True), "team/app")
+    transport = Transport(ca_bundle=ca_bundle)
+    started = time.monotonic()
+    with deadline.within(deadline.Deadline(0.8)), pytest.raises(RegistryError) as caught:
+        response = transport.request(repo, "GET", "manifests/1")
+        read_body(response, 10_000, "manifest", "tls")
+    assert caught.value.status == 504 and "deadline" in caught.value.message
+    assert time.monotonic() - started < 3
