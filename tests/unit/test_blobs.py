@@ -1,4 +1,5 @@
-"""Blob answers: redirects only, bounded copies of byte-served blobs, one copy per repository.
+"""Blob answers and mirroring: redirects only, bounded copies of byte-served blobs, one copy
+per repository.
 
 A scripted upstream on 127.0.0.1 and moto's in-process S3 (one mock for the module).
 """
@@ -14,6 +15,7 @@ from ociwrap import deadline
 from ociwrap.blobs import Blobs
 from ociwrap.errors import RegistryError
 from ociwrap.memcache import BoundedCache
+from ociwrap.mirror import Mirror
 from ociwrap.reference import Registry, Repository
 from ociwrap.store import Store
 from ociwrap.upstream.fetch import Fetcher
@@ -29,13 +31,9 @@ PATH = f"/v2/team/app/blobs/{DIGEST}"
 def blobs(s3, request) -> Blobs:
     bucket = f"unit-{request.node.name.lower().replace('_', '-')[:40].strip('-')}"
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
-    return Blobs(
-        Store(s3, bucket),
-        Fetcher(Transport()),
-        BoundedCache(),
-        presign_ttl_seconds=600,
-        mirror_max_bytes=len(LAYER),
-    )
+    store = Store(s3, bucket)
+    mirror = Mirror(store, BoundedCache(), max_bytes=len(LAYER))
+    return Blobs(store, Fetcher(Transport()), mirror, presign_ttl_seconds=600)
 
 
 @pytest.fixture

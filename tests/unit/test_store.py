@@ -102,3 +102,17 @@ def test_custom_endpoint_gives_path_style_urls(monkeypatch):
         "get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60
     )
     assert url.startswith("http://127.0.0.1:9/b/k?")
+
+
+def test_no_s3_call_starts_after_the_deadline(no_network, monkeypatch):
+    """S3 draws from the request's deadline like the upstreams: nothing is sent once it passed."""
+    from ociwrap import deadline
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    store = Store(make_s3_client("http://127.0.0.1:9", region="us-east-1"), "b")
+    with deadline.within(deadline.Deadline(0)), pytest.raises(RegistryError) as caught:
+        store.get_manifest(digest_of(b"x"))
+    assert caught.value.status == 504
+    assert "artifact storage (S3)" in caught.value.message
+    assert no_network == []

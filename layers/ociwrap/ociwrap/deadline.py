@@ -72,9 +72,3 @@ def timeout(cap: float) -> float:
     """
     deadline = _current.get()
     return cap if deadline is None else min(cap, deadline.remaining())
-
-
-def budget() -> float:
-    """The current deadline's whole budget in seconds (for messages), or 0 outside a request."""
-    deadline = _current.get()
-    return deadline.budget if deadline is not None else 0.0

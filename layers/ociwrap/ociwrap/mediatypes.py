@@ -25,7 +25,6 @@ OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 OCI_LAYER_NONDIST_TAR = "application/vnd.oci.image.layer.nondistributable.v1.tar"
 OCI_LAYER_NONDIST_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 OCI_LAYER_NONDIST_ZSTD = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 
 # Docker image manifest v2, schema 2 (and the schema-1 types we refuse).
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -52,23 +51,6 @@ SERVABLE_TYPES: tuple[str, ...] = (OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST
 SCHEMA1_TYPES: frozenset[str] = frozenset({DOCKER_SCHEMA1_MANIFEST, DOCKER_SCHEMA1_SIGNED_MANIFEST})
 #: Configs that describe a runnable container image (not an artifact).
 CONFIG_TYPES: frozenset[str] = frozenset({OCI_CONFIG, DOCKER_CONFIG})
-#: Layer types of both families.
-LAYER_TYPES: frozenset[str] = frozenset(
-    {
-        OCI_LAYER_TAR,
-        OCI_LAYER_GZIP,
-        OCI_LAYER_ZSTD,
-        OCI_LAYER_NONDIST_TAR,
-        OCI_LAYER_NONDIST_GZIP,
-        OCI_LAYER_NONDIST_ZSTD,
-        DOCKER_LAYER_TAR,
-        DOCKER_LAYER_GZIP,
-        DOCKER_LAYER_ZSTD,
-        DOCKER_FOREIGN_LAYER_TAR,
-        DOCKER_FOREIGN_LAYER_GZIP,
-    }
-)
-
 _DOCKER_TO_OCI: dict[str, str] = {
     DOCKER_MANIFEST: OCI_MANIFEST,
     DOCKER_MANIFEST_LIST: OCI_INDEX,

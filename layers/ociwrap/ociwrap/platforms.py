@@ -51,7 +51,7 @@ class Platform:
     """An OCI platform (`os`, `architecture`, `variant`, `os.version`, `os.features`).
 
     Values are kept as the upstream spelled them, so that a platform copied
-    into a composed index is byte-for-byte the base's; call `normalized()`
+    into a composed index is byte-for-byte the base's; call `normalize()`
     before comparing.
     """
 
@@ -82,10 +82,6 @@ class Platform:
         """The platform of an index entry; empty fields when the entry declares none."""
         platform = descriptor.get("platform") if isinstance(descriptor, Mapping) else None
         return cls.from_dict(platform)
-
-    def normalized(self) -> Platform:
-        """This platform in containerd's canonical spelling."""
-        return normalize(self)
 
     def __str__(self) -> str:
         """`os/architecture[/variant]`, the form people type and error details show."""

@@ -15,6 +15,7 @@ from ociwrap.config import Settings
 from ociwrap.digest import check_digest
 from ociwrap.imagesource import ImageSource
 from ociwrap.memcache import BoundedCache
+from ociwrap.mirror import Mirror
 from ociwrap.proxy import ProxyService
 from ociwrap.reference import check_reference, parse_wrap_name, resolve_repository
 from ociwrap.replies import Reply
@@ -73,13 +74,8 @@ def build_service(settings: Settings | None = None) -> RegistryService:
         stale_if_error_seconds=settings.stale_if_error_seconds,
         cache=cache,
     )
-    blobs = Blobs(
-        store,
-        fetcher,
-        cache,
-        presign_ttl_seconds=settings.presign_ttl_seconds,
-        mirror_max_bytes=settings.mirror_max_bytes,
-    )
+    mirror = Mirror(store, cache, settings.mirror_max_bytes)
+    blobs = Blobs(store, fetcher, mirror, settings.presign_ttl_seconds)
     sources = SourceRecords(store, cache)
     composer = Composer(images, store, sources, cache)
     return RegistryService(

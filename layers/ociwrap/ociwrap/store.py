@@ -88,9 +88,6 @@ class Store:
             return None
         return StoredManifest(body=obj["Body"].read(), media_type=obj["ContentType"])
 
-    def has_manifest(self, digest: str) -> bool:
-        return self._size(manifest_key(digest)) is not None
-
     def put_manifest(self, digest: str, body: bytes, media_type: str) -> None:
         self._put(manifest_key(digest), body, media_type)
 
