@@ -1,5 +1,6 @@
 # The two commands: `make run` (registry on 127.0.0.1:$(PORT) with an embedded S3)
-# and `make test` (installs what the tests need, then lint + tests).
+# and `make test` (installs what the tests need, then lint + tests); `make unit` for the
+# quick loop.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,9 +8,9 @@ PORT ?= 5000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo podman umoci busybox-static runc containerd
 TOOLS := docker-registry skopeo podman umoci busybox runc containerd ctr
-export PYTHONPATH := layers/ociwrap:functions/registry
+export PYTHONPATH := layers/ociwrap:functions/registry:dev
 
-.PHONY: run test lint system-packages bench smoke clean
+.PHONY: run test unit lint system-packages bench smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +25,7 @@ $(VENV)/.dev-deps: $(VENV)/.run-deps requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.run-deps
-	PORT=$(PORT) $(VENV)/bin/python -m ociwrap.gateway
+	PORT=$(PORT) $(VENV)/bin/python -m ociwrap_local
 
 system-packages:
 	@missing=""; for tool in $(TOOLS); do \
@@ -42,6 +43,10 @@ lint: $(VENV)/.dev-deps
 
 test: system-packages lint
 	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/pytest
+
+# The quick loop: unit tests only (no Debian packages, no processes beyond 127.0.0.1).
+unit: $(VENV)/.dev-deps
+	$(VENV)/bin/pytest tests/unit
 
 bench: $(VENV)/.dev-deps system-packages
 	PATH="$$PATH:/usr/sbin:/sbin" PYTHONPATH=$(PYTHONPATH):tests $(VENV)/bin/python tests/benchmark.py

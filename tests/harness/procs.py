@@ -12,7 +12,9 @@ import contextlib
 import os
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -189,3 +191,21 @@ class Process:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class ServerThread:
+    """A `socketserver` server running in a daemon thread of the test process."""
+
+    def __init__(self, server: socketserver.BaseServer, name: str) -> None:
+        self.server = server
+        self._thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and wait (a little) for the loop to end."""
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)

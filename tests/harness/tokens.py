@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from harness.procs import free_port
+from harness.procs import ServerThread, free_port
 
 TOKEN_LIFETIME = 300
 
@@ -67,8 +67,7 @@ class TokenIssuer:
         self._lock = threading.Lock()
         self.scopes: list[str] = []
         self._counts: Counter[str] = Counter()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServerThread | None = None
 
     @staticmethod
     def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
@@ -176,22 +175,15 @@ class TokenIssuer:
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: counts and scopes are kept on the issuer instead."""
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="token-issuer", daemon=True
-        )
-        self._thread.start()
+        server = ThreadingHTTPServer((self.host, self.port), Handler)
+        server.daemon_threads = True
+        self._serving = ServerThread(server, "token-issuer").start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> TokenIssuer:
         return self.start()

@@ -187,9 +187,11 @@ def gateway(
 ) -> Iterator[GatewayFactory]:
     """Factory: `gateway(bucket=None, aliases=None, env=None) -> LocalGateway`.
 
-    Each call starts `python -m ociwrap.gateway` on a free port, by default with a fresh
-    artifact bucket (so no test sees another's cache; pass `bucket=` to share one between
-    gateways) and the aliases local/tok/redir. All are stopped when the test ends.
+    Each call starts `python -m ociwrap_local` (loopback-only) on a free port, by default
+    with a fresh artifact bucket (so no test sees another's cache; pass `bucket=` to share
+    one between gateways) and the aliases local/tok/redir. All are stopped when the test
+    ends, and the test fails if any request outlived API Gateway's 30 s or the gateway
+    tried to connect anywhere but loopback.
     """
     started: list[LocalGateway] = []
     numbers = itertools.count(1)
@@ -209,6 +211,8 @@ def gateway(
     yield start
     for gw in started:
         gw.stop()
+    for gw in started:
+        check_stopped_gateway(gw)
 
 
 @pytest.fixture(scope="session")
@@ -221,6 +225,16 @@ def shared_gateway(
     ).start()
     yield gw
     gw.stop()
+    check_stopped_gateway(gw)
+
+
+def check_stopped_gateway(gw: LocalGateway) -> None:
+    """Fail the test if the gateway did what no gateway may (see `LocalGateway.misdeeds`)."""
+    misdeeds = gw.misdeeds()
+    if misdeeds:
+        pytest.fail(
+            f"the gateway at {gw.url} failed as AWS would not let it:\n" + "\n".join(misdeeds)
+        )
 
 
 @pytest.fixture
@@ -240,3 +254,19 @@ def containerd(tmp_path: Path) -> Iterator[Containerd]:
     daemon = Containerd(tmp_path / "containerd").start()
     yield daemon
     daemon.stop()
+
+
+from harness.hostile import HostileRegistry  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def hostile() -> Iterator[HostileRegistry]:
+    """A misbehaving upstream in this process (see harness.hostile), on 127.0.0.1.
+
+    Reach it through the alias `evil`:
+    `gateway(aliases={**upstream_aliases, "evil": hostile.url})`; the first path component
+    picks the scenario (`evil/huge-manifest/app:1`, `evil/good/wrapper:1`).
+    """
+    registry = HostileRegistry().start()
+    yield registry
+    registry.stop()

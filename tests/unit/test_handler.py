@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 import app
-from ociwrap.gateway import LocalContext, build_event
+from ociwrap_local.events import LocalContext, build_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 DIGEST = "sha256:" + "ab" * 32
