@@ -47,13 +47,6 @@ def row(name: str, samples: list[float], note: str = "") -> str:
     return f"| {name} | {len(samples)} | {statistics.median(samples):.1f} | {p95:.1f} | {note} |"
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def get(url: str, **kwargs: object) -> requests.Response:
     response = requests.get(url, headers=ACCEPT, timeout=60, allow_redirects=False, **kwargs)
     if response.status_code not in (200, 307):
@@ -179,8 +172,8 @@ def main() -> int:
         label = "upstream requests per first wrap pull (each tag resolved once)"
         print(f"| {label} | {first_pull_requests:.1f} |")
         print(f"| upstream requests per later pull, new process | {second_pull_requests:.1f} |")
-        print(f"| gateway peak RSS after the run (MiB) | {peak_rss_mb(gw.process.pid):.0f} |")
-        print(f"| fresh gateway peak RSS (MiB) | {peak_rss_mb(fresh.process.pid):.0f} |")
+        print(f"| gateway peak RSS after the run (MiB) | {gw.peak_rss_mb():.0f} |")
+        print(f"| fresh gateway peak RSS (MiB) | {fresh.peak_rss_mb():.0f} |")
     finally:
         for gw in gateways:
             gw.stop()

@@ -11,4 +11,7 @@ nothing behind. Modules:
 * `registry` - `docker-registry` upstreams: plain, token-protected, redirecting to S3.
 * `images`   - deterministic test images built in pure Python, pushed with skopeo.
 * `clients`  - skopeo, podman, containerd (`ctr`) and umoci wrappers.
+* `hostile`  - a scripted upstream that misbehaves on purpose (huge, slow, lying, evil).
+* `gateway`  - the local gateway as a process; `loopback_only` runs it with the network
+               cut to 127.0.0.1.
 """

@@ -1,7 +1,7 @@
 """Pull-through proxy against real upstream registries, with real clients.
 
 Upstreams are Debian's docker-registry on 127.0.0.1 (plain, token-auth and S3-redirecting
-flavours, aliased local / tok / redir); the gateway is `python -m ociwrap.gateway`, the
+flavours, aliased local / tok / redir); the gateway is `python -m ociwrap_local`, the
 same handler the Lambda runs; S3 is moto's server over HTTP.
 """
 
