@@ -57,14 +57,13 @@ def get(url: str, **kwargs: object) -> requests.Response:
 def compose_micro() -> list[str]:
     """Pure composition cost: manifests and configs in, bytes out, no I/O."""
     from ociwrap import compose
+    from ociwrap.documents import parse_image
 
     artifacts = standard_images()
     base, wrapper = artifacts["base"], artifacts["wrapper-2layers"]
     args = (
-        base.manifest_json(),
-        base.config_json(),
-        wrapper.manifest_json(),
-        wrapper.config_json(),
+        parse_image(base.manifest_json(), base.config_json(), "base"),
+        parse_image(wrapper.manifest_json(), wrapper.config_json(), "wrapper"),
         {compose.ANNOTATION_BASE_NAME: "b", compose.ANNOTATION_BASE_DIGEST: base.digest},
     )
     samples = timed(lambda: compose.compose_image(*args), rounds=2000)
