@@ -16,25 +16,33 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 DIGEST = "sha256:" + "ab" * 32
 
 
+@pytest.fixture(scope="module")
+def aws():
+    """One in-process S3 for the module, with the registry's bucket."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARTIFACT_BUCKET", "unit-bucket")
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("REGISTRY_ALIASES", "")
+        patch.delenv("S3_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            boto3.client("s3").create_bucket(Bucket="unit-bucket")
+            app.reset_service()
+            yield
+            app.reset_service()
+
+
 @pytest.fixture
-def handler(monkeypatch, no_network):
-    """The real handler over an in-process S3, with the network switched off."""
-    monkeypatch.setenv("ARTIFACT_BUCKET", "unit-bucket")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("REGISTRY_ALIASES", "")
-    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.reset_service()
+def handler(aws, no_network):
+    """The real handler (one warm service for the module) over an in-process S3, with the
+    network switched off."""
 
-        def call(method: str, path: str, headers=()) -> dict:
-            event = build_event(method, path, list(headers), b"")
-            return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+    def call(method: str, path: str, headers=()) -> dict:
+        event = build_event(method, path, list(headers), b"")
+        return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
 
-        yield call
-        app.reset_service()
+    return call
 
 
 def errors_of(result: dict) -> list[dict]:
@@ -99,9 +107,10 @@ def test_unreachable_upstream_is_a_502_naming_it(handler):
     assert "Traceback" not in result["body"]
 
 
-def test_storage_failures_are_a_503_without_trace(handler, monkeypatch):
+def test_storage_failures_are_a_503_without_trace(handler, monkeypatch, request):
     monkeypatch.setenv("ARTIFACT_BUCKET", "no-such-bucket")
     app.reset_service()
+    request.addfinalizer(app.reset_service)  # the next test gets the module's bucket again
     result = handler("GET", f"/v2/library/busybox/manifests/{DIGEST}")
     assert result["statusCode"] == 503
     assert errors_of(result)[0]["code"] == "UNAVAILABLE"
