@@ -18,6 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ociwrap import deadline, errors, replies
@@ -128,6 +129,31 @@ def _response(reply: Reply) -> Response:
         return response
 
 
+def login_required() -> RegistryError:
+    """401 with the challenge that makes docker/podman/skopeo send their login."""
+    return RegistryError(
+        "UNAUTHORIZED",
+        "authentication required: log in to this registry",
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="ociwrap"'},
+    )
+
+
+def authenticated() -> bool:
+    """With REGISTRY_AUTH=basic, does the request carry a valid login?"""
+    users = service().users
+    if users is None:
+        return True
+    return users.check(app.current_event.headers.get("authorization")) is not None
+
+
+def require_login(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """Every route answers 401 until a valid login arrives (REGISTRY_AUTH=basic)."""
+    if not authenticated():
+        return _error(login_required())
+    return next_middleware(resolver)
+
+
 def _error(exc: RegistryError) -> Response:
     body = error_body(exc)
     headers = {
@@ -136,6 +162,9 @@ def _error(exc: RegistryError) -> Response:
         "Content-Length": str(len(body)),
     }
     return _response(Reply(exc.status, headers, b"" if _is_head() else body))
+
+
+app.use(middlewares=[require_login])
 
 
 @app.route("/v2", method=READ_METHODS)
@@ -171,6 +200,11 @@ def registry_read() -> Response:
 def not_found(_exc: Exception) -> Response:
     """No route: other methods are refused like writes (pull-only), other paths are unknown."""
     event = app.current_event
+    try:
+        if not authenticated():
+            return _error(login_required())
+    except RegistryError as exc:
+        return _error(exc)
     if event.http_method.upper() not in READ_METHODS:
         return _error(
             errors.unsupported(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from ociwrap.s3 import make_s3_client
+from ociwrap.aws import make_s3_client
 from scripted_upstream import Scripted
 
 

@@ -14,6 +14,7 @@ import pytest
 from ociwrap import deadline
 from ociwrap.blobs import Blobs
 from ociwrap.errors import RegistryError
+from ociwrap.links import Links
 from ociwrap.memcache import BoundedCache
 from ociwrap.mirror import Mirror
 from ociwrap.reference import Registry, Repository
@@ -32,7 +33,8 @@ def blobs(s3, request) -> Blobs:
     bucket = f"unit-{request.node.name.lower().replace('_', '-')[:40].strip('-')}"
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
     store = Store(s3, bucket)
-    mirror = Mirror(store, BoundedCache(), max_bytes=len(LAYER))
+    links = Links(store, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
+    mirror = Mirror(store, links, max_bytes=len(LAYER))
     return Blobs(store, Fetcher(Transport()), mirror, presign_ttl_seconds=600)
 
 

@@ -237,11 +237,12 @@ def test_upstream_5xx_is_a_502_naming_the_upstream(scripted, repo, fetcher):
     assert "upstream registry stub answered 500" in error.message
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_refused_access_is_name_unknown(scripted, repo, fetcher, status):
+@pytest.mark.parametrize(("status", "code"), [(401, "UNAUTHORIZED"), (403, "DENIED")])
+def test_refused_access_says_which_setting_to_check(scripted, repo, fetcher, status, code):
     scripted.routes["GET", PATH] = lambda h: (status, {}, b"")
     error = error_of(fetcher.get_manifest, repo, "1", ALL)
-    assert (error.code, error.status) == ("NAME_UNKNOWN", 404)
+    assert (error.code, error.status) == (code, status)
+    assert "stub" in error.message and "UPSTREAM_CREDENTIALS_FILE" in error.message
 
 
 # -- blobs --------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ import pytest
 
 from ociwrap.errors import RegistryError
 from ociwrap.imagesource import ImageSource
+from ociwrap.links import Links
 from ociwrap.mediatypes import OCI_MANIFEST
+from ociwrap.memcache import BoundedCache
 from ociwrap.reference import ImageRef, Registry, Repository
 from ociwrap.store import Store
 from ociwrap.upstream.fetch import Fetcher
@@ -62,9 +64,12 @@ def clock() -> Clock:
 def source(s3, scripted, clock, request) -> ImageSource:
     bucket = f"unit-{request.node.name.lower().replace('_', '-')[:40].strip('-')}"
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    store = Store(s3, bucket)
+    links = Links(store, BoundedCache(), 60, private=lambda registry: False, clock=clock)
     return ImageSource(
-        Store(s3, bucket),
+        store,
         Fetcher(Transport()),
+        links,
         tag_ttl_seconds=60,
         stale_if_error_seconds=3600,
         clock=clock,
@@ -188,8 +193,25 @@ def test_concurrent_first_requests_ask_the_upstream_once(source, scripted, image
     assert len([s for s in scripted.seen if s[0] == "HEAD"]) == 1
 
 
-def test_manifests_by_digest_come_from_s3_first(source, scripted, image):
+def test_manifests_by_digest_come_from_s3_when_this_repository_gave_them(
+    source, scripted, image
+):
+    serve(scripted, HONEST)
     source.store.put_manifest(digest_of(HONEST), HONEST, OCI_MANIFEST)
-    stored = source.manifest(image.repository, digest_of(HONEST))
-    assert stored.body == HONEST
-    assert scripted.seen == []
+    # stored, but another repository gave it: this one must have it too
+    assert source.manifest(image.repository, digest_of(HONEST)).body == HONEST
+    assert len(scripted.seen) == 1
+    assert source.manifest(image.repository, digest_of(HONEST)).body == HONEST
+    assert len(scripted.seen) == 1
+
+
+def test_a_stored_manifest_is_not_served_for_a_repository_that_lacks_it(source, scripted, image):
+    source.store.put_manifest(digest_of(HONEST), HONEST, OCI_MANIFEST)
+    scripted.routes["GET", f"/v2/team/app/manifests/{digest_of(HONEST)}"] = lambda h: (
+        404,
+        {},
+        b"",
+    )
+    with pytest.raises(RegistryError) as caught:
+        source.manifest(image.repository, digest_of(HONEST))
+    assert caught.value.code == "MANIFEST_UNKNOWN"

@@ -27,6 +27,7 @@ PURE = {
     "errors",
     "replies",
     "deadline",
+    "credentials",
 }
 #: The services, top of the library; they may use everything below them.
 SERVICES = {
@@ -41,8 +42,8 @@ SERVICES = {
 }
 #: What each layer may not import (module names under `ociwrap.`, or third-party roots).
 FORBIDDEN = {
-    "pure": SERVICES | {"upstream", "store", "s3", "boto3", "botocore", "requests", "urllib3"},
-    "upstream": SERVICES | {"store", "s3", "boto3", "botocore"},
+    "pure": SERVICES | {"upstream", "store", "aws", "boto3", "botocore", "requests", "urllib3"},
+    "upstream": SERVICES | {"store", "aws", "boto3", "botocore"},
     "store": SERVICES | {"upstream", "requests", "urllib3"},
     "services": {"service"},
 }
@@ -72,7 +73,7 @@ def layer_of(path: Path) -> str:
         return "upstream"
     if path.stem in PURE:
         return "pure"
-    if path.stem in ("store", "s3"):
+    if path.stem in ("store", "aws"):
         return "store"
     return "services"
 

@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ociwrap.aws import make_s3_client
 from ociwrap.errors import RegistryError
-from ociwrap.s3 import make_s3_client
 from ociwrap.store import PART_BYTES, Store
 
 

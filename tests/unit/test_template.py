@@ -32,7 +32,7 @@ EXPECTED_ENV = {
     "POWERTOOLS_SERVICE_NAME": "ociwrap",
 }
 #: Read by the code but only meaningful off AWS (the embedded S3 of `make run`).
-LOCAL_ONLY_ENV = {"S3_ENDPOINT_URL"}
+LOCAL_ONLY_ENV = {"S3_ENDPOINT_URL", "UPSTREAM_CREDENTIALS_FILE", "REGISTRY_AUTH_FILE"}
 #: Prefixes the bucket may expire; manifests/ and blobs/ are content-addressed and kept.
 EXPIRING_PREFIXES = {"uploads/", "tags/upstream/", "tokens/"}
 
@@ -234,15 +234,27 @@ def test_function_logs_to_a_group_with_retention(resources: dict[str, Any]) -> N
 # -- permissions ---------------------------------------------------------------------
 
 
-def _statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+def _all_statements(resources: dict[str, Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """(condition or None, statement) for every statement of the function's policies."""
     policies = resources["RegistryFunction"]["Properties"]["Policies"]
-    statements: list[dict[str, Any]] = []
+    statements: list[tuple[str | None, dict[str, Any]]] = []
     for policy in policies:
         assert isinstance(policy, dict) and "Statement" in policy, (
             f"only inline policy documents, not managed policies or templates: {policy!r}"
         )
-        statements.extend(policy["Statement"])
+        for statement in policy["Statement"]:
+            if "Fn::If" in statement:
+                condition, chosen, otherwise = statement["Fn::If"]
+                assert otherwise == {"Ref": "AWS::NoValue"}
+                statements.append((condition, chosen))
+            else:
+                statements.append((None, statement))
     return statements
+
+
+def _statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements every deployment has (on the artifact bucket)."""
+    return [statement for condition, statement in _all_statements(resources) if not condition]
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -264,6 +276,55 @@ def test_function_policy_is_least_privilege(resources: dict[str, Any]) -> None:
     assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= actions
     assert all(action.startswith("s3:") for action in actions)
     assert not actions & {"s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutObjectAcl"}
+
+
+def test_secrets_and_ecr_are_granted_only_when_configured(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """Each optional grant is exactly what its parameter names, and only when it is set."""
+    conditional = {
+        statement["Sid"]: (condition, statement)
+        for condition, statement in _all_statements(resources)
+        if condition
+    }
+    expected = {
+        "UpstreamCredentials": (
+            "HasUpstreamCredentials",
+            ["secretsmanager:GetSecretValue"],
+            {"Ref": "UpstreamCredentialsSecretArn"},
+        ),
+        "RegistryUsers": (
+            "HasRegistryAuthSecret",
+            ["secretsmanager:GetSecretValue"],
+            {"Ref": "RegistryAuthSecretArn"},
+        ),
+        "EcrLogin": ("HasEcrRepositories", ["ecr:GetAuthorizationToken"], "*"),
+        "EcrPull": (
+            "HasEcrRepositories",
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            {"Ref": "EcrRepositoryArns"},
+        ),
+    }
+    assert conditional.keys() == expected.keys()
+    for sid, (condition, actions, resource) in expected.items():
+        got_condition, statement = conditional[sid]
+        assert got_condition == condition
+        assert sorted(_as_list(statement["Action"])) == sorted(actions)
+        assert statement["Resource"] == resource
+    conditions = template["Conditions"]
+    assert conditions["HasUpstreamCredentials"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "UpstreamCredentialsSecretArn"}, ""]}]
+    }
+    assert template["Parameters"]["EcrRepositoryArns"]["Default"] == ""
+    assert template["Parameters"]["RegistryAuth"]["AllowedValues"] == ["none", "basic"]
+
+
+def test_the_api_is_throttled(resources: dict[str, Any]) -> None:
+    settings = resources["RegistryApi"]["Properties"]["DefaultRouteSettings"]
+    assert settings == {
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+    }
 
 
 def test_list_bucket_is_on_the_bucket_and_object_actions_on_its_objects(

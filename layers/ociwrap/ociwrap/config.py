@@ -52,6 +52,18 @@ def _int(
     return value
 
 
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default)."""
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 #: Under API Gateway's 30 s cut, with the Lambda's 29 s timeout and a second to answer.
 REQUEST_TIMEOUT_SECONDS = 28
 STALE_IF_ERROR_SECONDS = 86400
@@ -73,6 +85,12 @@ class Settings:
     mirror_max_bytes: int = MIRROR_MAX_BYTES
     s3_endpoint_url: str | None = None
     log_level: str = "INFO"
+    upstream_credentials_secret: str | None = None
+    upstream_credentials_file: str | None = None
+    ecr_logins: bool = False
+    registry_auth: str = "none"
+    registry_auth_secret: str | None = None
+    registry_auth_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,4 +116,10 @@ class Settings:
             ),
             s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip() or None,
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+            upstream_credentials_secret=_text(env, "UPSTREAM_CREDENTIALS_SECRET"),
+            upstream_credentials_file=_text(env, "UPSTREAM_CREDENTIALS_FILE"),
+            ecr_logins=_choice(env, "ECR_LOGINS", ("off", "on")) == "on",
+            registry_auth=_choice(env, "REGISTRY_AUTH", ("none", "basic")),
+            registry_auth_secret=_text(env, "REGISTRY_AUTH_SECRET"),
+            registry_auth_file=_text(env, "REGISTRY_AUTH_FILE"),
         )

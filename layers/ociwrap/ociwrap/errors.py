@@ -99,6 +99,13 @@ def upstream_unavailable(message: str, detail: Any = None, timeout: bool = False
     return RegistryError("UNAVAILABLE", message, detail, status=504 if timeout else 502)
 
 
+def blob_mismatch(digest: str, actual: str) -> RegistryError:
+    """An upstream's bytes for `digest` hash to something else."""
+    return upstream_unavailable(
+        f"blob {digest} from upstream has digest {actual}", detail={"digest": digest}
+    )
+
+
 def storage_unavailable(
     message: str = "artifact storage (S3) is unavailable; try again",
 ) -> RegistryError:

@@ -33,6 +33,7 @@ from ociwrap.documents import (
 )
 from ociwrap.errors import RegistryError
 from ociwrap.jsondoc import DocumentError, parse_json
+from ociwrap.links import Links
 from ociwrap.mediatypes import SERVABLE_TYPES
 from ociwrap.memcache import BoundedCache
 from ociwrap.records import TagRecord, tag_record_key
@@ -67,6 +68,7 @@ class ImageSource:
         self,
         store: Store,
         fetcher: Fetcher,
+        links: Links,
         *,
         tag_ttl_seconds: float,
         stale_if_error_seconds: float,
@@ -75,6 +77,7 @@ class ImageSource:
     ) -> None:
         self.store = store
         self.fetcher = fetcher
+        self.links = links
         self.tag_ttl_seconds = tag_ttl_seconds
         self.stale_if_error_seconds = stale_if_error_seconds
         self.hot = cache if cache is not None else BoundedCache()
@@ -105,6 +108,7 @@ class ImageSource:
                     record is None
                     or exc.code not in TRANSIENT_CODES
                     or not record.usable_stale(now, self.stale_if_error_seconds)
+                    or self.links.private(image.repository.registry)
                 ):
                     raise
                 logger.warning(
@@ -159,12 +163,14 @@ class ImageSource:
         return self.hot.get_or_load(f"manifest:{digest}", load, size=lambda m: len(m.body))
 
     def manifest(self, repo: Repository, digest: str) -> StoredManifest:
-        """Manifest bytes by digest: held already, else fetched from `repo`, verified and kept."""
-        stored = self.stored(digest)
-        if stored is None:
-            fetched = self.fetch(repo, digest, SERVABLE_TYPES)
-            stored = StoredManifest(fetched.body, fetched.media_type)
-        return stored
+        """Manifest bytes by digest as `repo` has them: held and linked to it already, else
+        fetched from it, verified, kept and linked."""
+        if self.links.get(repo, digest) is not None:
+            stored = self.stored(digest)
+            if stored is not None:
+                return stored
+        fetched = self.fetch(repo, digest, SERVABLE_TYPES)
+        return StoredManifest(fetched.body, fetched.media_type)
 
     def keep(self, digest: str, body: bytes, media_type: str) -> StoredManifest:
         """Store verified (or composed) manifest bytes under their digest."""
@@ -177,13 +183,14 @@ class ImageSource:
         """A manifest fetched now (by tag or digest, with this Accept), verified and kept."""
         fetched = self.fetcher.get_manifest(repo, ref, accept)
         self.keep(fetched.digest, fetched.body, fetched.media_type)
+        self.links.add(repo, fetched.digest)
         return fetched
 
     def document(self, image: ImageRef, digest: str, role: str) -> Document:
         """The parsed manifest or index `digest` of an image (`role` names it in errors)."""
+        stored = self.manifest(image.repository, digest)  # scoped to the image's repository
 
         def load() -> tuple[Document, int]:
-            stored = self.manifest(image.repository, digest)
             try:
                 value = parse_json(stored.body)
             except DocumentError as exc:
@@ -196,16 +203,20 @@ class ImageSource:
         return document
 
     def config(self, image: ImageRef, manifest: ImageManifest, role: str) -> ImageConfig:
-        """The parsed config of a manifest: held in S3 already, else fetched, verified, kept."""
-        digest = manifest.config.digest
+        """The parsed config of a manifest, as the image's repository has it: held and
+        linked to it already, else fetched from it, verified, kept and linked."""
+        repo, digest = image.repository, manifest.config.digest
+
+        def fetch() -> bytes:
+            data = self.fetcher.small_blob(repo, digest, MAX_CONFIG_BYTES, "image config")
+            self.store.put_blob(digest, data)
+            self.links.add(repo, digest, len(data))
+            return data
+
+        fetched = fetch() if self.links.get(repo, digest) is None else None
 
         def load() -> tuple[ImageConfig, int]:
-            data = self.store.get_blob(digest)
-            if data is None:
-                data = self.fetcher.small_blob(
-                    image.repository, digest, MAX_CONFIG_BYTES, "image config"
-                )
-                self.store.put_blob(digest, data)
+            data = fetched if fetched is not None else self.store.get_blob(digest) or fetch()
             try:
                 value = parse_json(data)
             except DocumentError as exc:

@@ -3,10 +3,10 @@
 Clients are only ever redirected, never sent bytes by the function; when an
 upstream has no URL to redirect to, its blob is copied (streamed, verified)
 into the bucket once. A copy is bounded by MIRROR_MAX_BYTES and by the
-request's deadline, and recorded for the upstream repository it came from, so
-the next request is answered from S3 without opening the upstream again, and a
-blob copied for one repository is not handed out for another that never
-confirmed it has it.
+request's deadline, and linked to the upstream repository it came from
+(`links`), so the next request is answered from S3 without opening the upstream
+again, and a blob copied for one repository is not handed out for another that
+never gave it to us.
 """
 
 from __future__ import annotations
@@ -16,42 +16,50 @@ from collections.abc import Iterator
 import requests
 
 from ociwrap import errors
+from ociwrap.digest import Hasher
 from ociwrap.errors import RegistryError
-from ociwrap.memcache import BoundedCache
-from ociwrap.records import mirror_record_key
+from ociwrap.links import Links
 from ociwrap.reference import Repository
 from ociwrap.store import Store
 from ociwrap.upstream.bodies import iter_body
 
 
-class Mirror:
-    """Which upstream blobs are in the bucket (per repository), and making copies."""
+def verified_size(digest: str, chunks: Iterator[bytes]) -> int:
+    """The size of a stream whose bytes must match `digest` (a 502 if they do not)."""
+    hasher = Hasher()
+    for chunk in chunks:
+        hasher.update(chunk)
+    if hasher.digest != digest:
+        raise errors.blob_mismatch(digest, hasher.digest)
+    return hasher.size
 
-    def __init__(self, store: Store, cache: BoundedCache, max_bytes: int) -> None:
+
+class Mirror:
+    """Which upstream blobs a repository has in the bucket, and making copies."""
+
+    def __init__(self, store: Store, links: Links, max_bytes: int) -> None:
         self.store = store
-        self.hot = cache
+        self.links = links
         self.max_bytes = max_bytes
 
     def size(self, repo: Repository, digest: str) -> int | None:
-        """The size of a blob already copied from this repository, or None."""
-        key = mirror_record_key(repo, digest)
-
-        def load() -> int | None:
-            record = self.store.get_json(key)
-            size = record.get("size") if isinstance(record, dict) else None
-            return size if isinstance(size, int) else None
-
-        return self.hot.get_or_load(key, load)
+        """The size of a blob this repository gave us (and may still be shown), or None."""
+        link = self.links.get(repo, digest)
+        return link.size if link is not None else None
 
     def copy(self, repo: Repository, digest: str, response: requests.Response) -> int:
-        """Copy the blob `response` carries (unless the bucket has it) and record it."""
+        """Copy the blob `response` carries and link it to `repo`.
+
+        When the bucket has the blob already (from another repository) the bytes are
+        still read and checked: a link is only ever made for bytes this repository sent.
+        """
         with response:
-            size = self.store.blob_size(digest)
-            if size is None:
-                size = self.store.copy_blob(digest, self._body(repo, digest, response))
-        key = mirror_record_key(repo, digest)
-        self.store.put_json(key, {"size": size})
-        self.hot.put(key, size)
+            body = self._body(repo, digest, response)
+            if self.store.blob_size(digest) is None:
+                size = self.store.copy_blob(digest, body)
+            else:
+                size = verified_size(digest, body)
+        self.links.add(repo, digest, size)
         return size
 
     def _body(self, repo: Repository, digest: str, response: requests.Response) -> Iterator[bytes]:

@@ -3,8 +3,9 @@
 * `tags/upstream/<registry>/<repo>/<tag>.json`: an upstream tag resolved to a
   digest whose manifest bytes were verified, with the time it is trusted until;
   kept past that as the stale-if-error fallback.
-* `tags/mirrored/<registry>/<repo>/<hex>.json`: a blob of that repository is in
-  our bucket (copied from an upstream that serves bytes), with its size.
+* `tags/links/<registry>/<repo>/<hex>.json`: the manifest or blob `<hex>` in our
+  bucket came from (or was confirmed by) that repository, so it may be served under
+  its name; with the blob's size, and an expiry for private upstreams.
 * `tags/compositions/<sha>.json`: (base, wrapper, their digests) → composed digest.
 * `tags/sources/<wrap>/<hex>.json`: where each blob and manifest of a wrap comes from.
 """
@@ -37,8 +38,8 @@ def tag_record_key(image: ImageRef) -> str:
     return f"tags/upstream/{_repository_key(image.repository)}/{image.tag}.json"
 
 
-def mirror_record_key(repo: Repository, digest: str) -> str:
-    return f"tags/mirrored/{_repository_key(repo)}/{encoded(digest)}.json"
+def link_key(repo: Repository, digest: str) -> str:
+    return f"tags/links/{_repository_key(repo)}/{encoded(digest)}.json"
 
 
 def wrap_key(wrap: WrapName) -> str:

@@ -8,33 +8,49 @@ store / upstream → reply.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ociwrap import errors
+from ociwrap.aws import make_client, make_s3_client
 from ociwrap.blobs import Blobs
 from ociwrap.composer import Composer
 from ociwrap.config import Settings
 from ociwrap.digest import check_digest
+from ociwrap.ecr import EcrLogins
 from ociwrap.imagesource import ImageSource
+from ociwrap.links import Links
+from ociwrap.logins import UpstreamLogins
 from ociwrap.memcache import BoundedCache
 from ociwrap.mirror import Mirror
 from ociwrap.proxy import ProxyService
 from ociwrap.reference import check_reference, parse_wrap_name, resolve_repository
 from ociwrap.replies import Reply
-from ociwrap.s3 import make_s3_client
+from ociwrap.secrets import SecretDocument
 from ociwrap.sources import SourceRecords
 from ociwrap.store import Store
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 from ociwrap.wrapped import WrappedService
 
+if TYPE_CHECKING:
+    from ociwrap.access import Users
+
 
 class RegistryService:
     """Pull requests for any repository name, proxied or wrapped."""
 
-    def __init__(self, settings: Settings, proxy: ProxyService, wrapped: WrappedService) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        proxy: ProxyService,
+        wrapped: WrappedService,
+        users: Users | None = None,
+    ) -> None:
         self.settings = settings
         self.aliases = settings.aliases
         self.proxy = proxy
         self.wrapped = wrapped
+        self.users = users  # who may pull, with REGISTRY_AUTH=basic
 
     def manifest(self, name: str, ref: str, accept: list[str], head: bool) -> Reply:
         check_reference(ref)
@@ -65,21 +81,44 @@ def build_service(settings: Settings | None = None) -> RegistryService:
         except ValueError as exc:
             raise errors.storage_unavailable(f"registry misconfigured: {exc}") from exc
     store = Store(make_s3_client(settings.s3_endpoint_url), settings.bucket)
-    fetcher = Fetcher(Transport())
+    credentials = SecretDocument(
+        "UPSTREAM_CREDENTIALS_SECRET",
+        settings.upstream_credentials_secret,
+        "UPSTREAM_CREDENTIALS_FILE",
+        settings.upstream_credentials_file,
+    )
+    ecr = EcrLogins(lambda region: make_client("ecr", "Amazon ECR", region))
+    logins = UpstreamLogins(credentials, ecr if settings.ecr_logins else None)
+    fetcher = Fetcher(Transport(logins))
     cache = BoundedCache(max_entries=1024, max_bytes=48 * 1024 * 1024)
+    links = Links(store, cache, settings.tag_ttl_seconds, logins.private)
     images = ImageSource(
         store,
         fetcher,
+        links,
         tag_ttl_seconds=settings.tag_ttl_seconds,
         stale_if_error_seconds=settings.stale_if_error_seconds,
         cache=cache,
     )
-    mirror = Mirror(store, cache, settings.mirror_max_bytes)
+    mirror = Mirror(store, links, settings.mirror_max_bytes)
     blobs = Blobs(store, fetcher, mirror, settings.presign_ttl_seconds)
     sources = SourceRecords(store, cache)
     composer = Composer(images, store, sources, cache)
+    users = None
+    if settings.registry_auth == "basic":
+        from ociwrap.access import Users  # bcrypt, only where pulls need a login
+
+        users = Users(
+            SecretDocument(
+                "REGISTRY_AUTH_SECRET",
+                settings.registry_auth_secret,
+                "REGISTRY_AUTH_FILE",
+                settings.registry_auth_file,
+            )
+        )
     return RegistryService(
         settings,
         ProxyService(images, fetcher, blobs),
         WrappedService(composer, sources, images, blobs),
+        users,
     )

@@ -46,12 +46,6 @@ def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
-def _mismatch(digest: str, actual: str) -> errors.RegistryError:
-    return errors.upstream_unavailable(
-        f"blob {digest} from upstream has digest {actual}", detail={"digest": digest}
-    )
-
-
 class Store:
     """The bucket, spoken to in digests and record keys."""
 
@@ -115,7 +109,7 @@ class Store:
             if len(first) >= PART_BYTES:
                 return self._copy_staged(digest, hasher, first, stream)
         if hasher.digest != digest:
-            raise _mismatch(digest, hasher.digest)
+            raise errors.blob_mismatch(digest, hasher.digest)
         self.put_blob(digest, bytes(first))
         return hasher.size
 
@@ -157,7 +151,7 @@ class Store:
             raise
         try:
             if hasher.digest != digest:
-                raise _mismatch(digest, hasher.digest)
+                raise errors.blob_mismatch(digest, hasher.digest)
             self.s3.copy_object(
                 Bucket=self.bucket,
                 Key=blob_key(digest),

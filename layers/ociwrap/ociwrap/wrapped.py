@@ -12,7 +12,7 @@ from ociwrap import errors, replies
 from ociwrap.blobs import Blobs
 from ociwrap.composer import Composer
 from ociwrap.digest import is_digest
-from ociwrap.imagesource import ImageSource
+from ociwrap.imagesource import ImageSource, with_role
 from ociwrap.reference import WrapName
 from ociwrap.replies import Reply
 from ociwrap.sources import SourceRecords
@@ -31,8 +31,16 @@ class WrappedService:
         self.images = images
         self.blobs = blobs
 
+    def _confirm_private(self, wrap: WrapName) -> None:
+        """What a private upstream gave us is shown only while it still confirms access:
+        its tags are resolved again (within their TTL) before a stored answer is given."""
+        for role, image in (("base", wrap.base), ("wrapper", wrap.wrapper)):
+            if self.images.links.private(image.repository.registry):
+                with_role(role, image, lambda image=image: self.images.resolve(image))
+
     def manifest(self, wrap: WrapName, ref: str, head: bool) -> Reply:
         if is_digest(ref):
+            self._confirm_private(wrap)
             record = self.sources.lookup(wrap, ref) or {}
             stored = self.images.stored(ref) if record.get("kind") == "manifest" else None
             if stored is None:
@@ -56,6 +64,7 @@ class WrappedService:
                 f"blob {digest} is not part of {wrap.name}", detail={"digest": digest}
             )
         size = int(record["size"])
+        self._confirm_private(wrap)
         if record["source"] == "generated":
             return replies.blob_head(digest, size) if head else self.blobs.stored(digest)
         image = wrap.base if record["source"] == "base" else wrap.wrapper

@@ -26,6 +26,7 @@ from ociwrap.jsondoc import DocumentError, parse_json
 from ociwrap.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
 from ociwrap.reference import Repository, is_tag
 from ociwrap.upstream.bodies import declared_length, read_body
+from ociwrap.upstream.tokens import refused_login
 from ociwrap.upstream.transport import Transport
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -103,10 +104,15 @@ def failure(
     if status == 404:
         return unknown(f"{what} not found upstream", detail={"repository": str(repo)})
     if status in (401, 403):
-        return errors.name_unknown(
-            f"upstream registry {name} refused access to {repo.path} (the repository does "
-            "not exist or needs credentials)",
+        if response.request.headers.get("Authorization", "").startswith("Basic "):
+            return refused_login(name, status)
+        return errors.RegistryError(
+            "UNAUTHORIZED" if status == 401 else "DENIED",
+            f"upstream registry {name} refused access to {repo.path}: the repository does "
+            "not exist, or it needs a login in UPSTREAM_CREDENTIALS_SECRET or "
+            "UPSTREAM_CREDENTIALS_FILE",
             detail={"repository": str(repo), "status": status},
+            status=status,
         )
     if status == 429:
         retry_after = response.headers.get("Retry-After", "").strip()

@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 import requests
 
 from ociwrap import errors
+from ociwrap.credentials import Credential
 from ociwrap.jsondoc import DocumentError, parse_json
 from ociwrap.memcache import BoundedCache
-from ociwrap.reference import Repository
+from ociwrap.reference import Registry, Repository
 from ociwrap.upstream.bodies import read_body
 from ociwrap.upstream.challenge import Challenge
 
@@ -64,42 +65,56 @@ class Tokens:
         self._tokens = BoundedCache(max_entries=1024)
         self._by_repository = BoundedCache(max_entries=1024)
 
-    def for_repository(self, repo: Repository) -> str | None:
-        key = self._by_repository.get(str(repo))
+    def for_repository(self, repo: Repository, identity: str = "") -> str | None:
+        key = self._by_repository.get(f"{repo}|{identity}")
         return self._tokens.get(key) if key else None
 
-    def forget(self, repo: Repository) -> None:
+    def forget(self, repo: Repository, identity: str = "") -> None:
         """The upstream rejected this repository's token: never send it again."""
-        key = self._by_repository.get(str(repo))
+        key = self._by_repository.get(f"{repo}|{identity}")
         if key:
             self._tokens.discard(key)
-            self._by_repository.discard(str(repo))
+            self._by_repository.discard(f"{repo}|{identity}")
 
-    def fetch(self, repo: Repository, challenge: Challenge, send: Send) -> str:
-        """A token for the challenge: cached, or from the realm through `send` (guarded)."""
+    def fetch(
+        self,
+        repo: Repository,
+        challenge: Challenge,
+        send: Send,
+        login: Credential | None = None,
+        rejected: Callable[[Registry], None] = lambda _registry: None,
+    ) -> str:
+        """A token for the challenge: cached, or from the realm through `send` (guarded).
+
+        With a login, the realm must be HTTPS (unless the upstream is an alias, which
+        the operator named); the login goes there and nowhere else: a password as Basic
+        auth, an identity token as an OAuth2 refresh-token grant.
+        """
         params = challenge.params
         realm = params["realm"]
         registry = repo.registry.name
-        if urlsplit(realm).scheme not in ("http", "https"):
+        scheme = urlsplit(realm).scheme
+        if scheme not in ("http", "https"):
             raise errors.upstream_unavailable(
                 f"upstream registry {registry} named an invalid token realm",
                 detail={"registry": registry},
             )
+        if login is not None and scheme != "https" and not repo.registry.trusted:
+            raise errors.upstream_unavailable(
+                f"upstream registry {registry} named a token realm that is not HTTPS; "
+                "its login is not sent there",
+                detail={"registry": registry},
+            )
         scope = params.get("scope") or f"repository:{repo.path}:pull"
-        key = f"{realm}|{params.get('service', '')}|{scope}"
+        identity = login.fingerprint if login is not None else ""
+        key = f"{realm}|{params.get('service', '')}|{scope}|{identity}"
         token = self._tokens.get(key)
         if token is None:
-            query = {"scope": scope}
-            if params.get("service"):
-                query["service"] = params["service"]
-            response = send(
-                repo.registry,
-                "GET",
-                realm,
-                params=query,
-                allow_redirects=True,
-                what="token service",
-            )
+            response = self._ask(repo.registry, realm, params, scope, login, send)
+            if response.status_code in (401, 403) and login is not None:
+                response.close()
+                rejected(repo.registry)
+                raise refused_login(registry, response.status_code)
             if response.status_code != 200:
                 response.close()
                 raise errors.upstream_unavailable(
@@ -117,5 +132,51 @@ class Tokens:
                 ) from exc
             token, seconds = token_from(document, registry)
             self._tokens.put(key, token, ttl=max(seconds - MARGIN_SECONDS, 1.0))
-        self._by_repository.put(str(repo), key)
+        self._by_repository.put(f"{repo}|{identity}", key)
         return token
+
+    @staticmethod
+    def _ask(
+        registry: Registry,
+        realm: str,
+        params: dict[str, str],
+        scope: str,
+        login: Credential | None,
+        send: Send,
+    ) -> requests.Response:
+        service = params.get("service", "")
+        if login is not None and login.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": login.identity_token,
+                "client_id": "ociwrap",
+                "scope": scope,
+            }
+            if service:
+                form["service"] = service
+            return send(registry, "POST", realm, data=form, what="token service")
+        query = {"scope": scope}
+        if service:
+            query["service"] = service
+        headers = {"Authorization": login.basic()} if login is not None else None
+        return send(
+            registry,
+            "GET",
+            realm,
+            params=query,
+            headers=headers,
+            allow_redirects=True,
+            what="token service",
+        )
+
+
+def refused_login(registry: str, status: int) -> errors.RegistryError:
+    """The upstream (or its token service) refused our login: say which setting to check."""
+    code = "UNAUTHORIZED" if status == 401 else "DENIED"
+    return errors.RegistryError(
+        code,
+        f"upstream registry {registry} refused the login configured for it; check "
+        "UPSTREAM_CREDENTIALS_SECRET or UPSTREAM_CREDENTIALS_FILE",
+        detail={"registry": registry, "status": status},
+        status=status,
+    )

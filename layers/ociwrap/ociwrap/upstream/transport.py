@@ -12,12 +12,13 @@ with backoff while the deadline leaves room; a refused address never is.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 import urllib3
 
 from ociwrap import deadline, errors
+from ociwrap.credentials import Credential
 from ociwrap.errors import RegistryError
 from ociwrap.reference import Registry, Repository
 from ociwrap.upstream.challenge import choose
@@ -87,12 +88,22 @@ def transport_error(exc: BaseException, who: str) -> RegistryError:
     return errors.upstream_unavailable(f"cannot reach {who}: {type(exc).__name__}")
 
 
+class Logins(Protocol):
+    """Where the transport gets upstream logins (see `ociwrap.logins`)."""
+
+    def for_registry(self, registry: Registry) -> Credential | None: ...
+
+    def rejected(self, registry: Registry) -> None: ...
+
+
 class Transport:
     """Sends requests to upstream registries on behalf of the fetcher."""
 
-    def __init__(self, ca_bundle: str | None = None) -> None:
+    def __init__(self, logins: Logins | None = None, ca_bundle: str | None = None) -> None:
         self._sessions = {policy: UpstreamSession(policy, ca_bundle) for policy in Policy}
         self.tokens = Tokens()
+        self.logins = logins
+        self._basic: set[str] = set()  # registries that asked for Basic auth
 
     def send(
         self,
@@ -102,6 +113,7 @@ class Transport:
         *,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
         allow_redirects: bool = False,
         what: str = "",
     ) -> requests.Response:
@@ -120,6 +132,7 @@ class Transport:
                     url,
                     headers=headers,
                     params=params,
+                    data=data,
                     allow_redirects=allow_redirects,
                     stream=True,
                 )
@@ -152,25 +165,47 @@ class Transport:
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        """Request `path` under the repository's `/v2/<name>/`, doing the Bearer flow on a 401.
+        """Request `path` under the repository's `/v2/<name>/`, authenticating on a 401.
 
-        The token a repository used last is sent straight away; if the upstream
-        rejects it, it is forgotten and a new one fetched, once.
+        The Bearer token a repository used last (or, for a registry that wants Basic,
+        its login) is sent straight away. After a 401, once: a rejected token is
+        forgotten and a new one fetched from the realm the upstream names (with the
+        registry's login, if it has one), or the login is sent (renewed first, for
+        ECR, if it was the one rejected). A second 401 goes back to the caller.
         """
-        url = f"{repo.registry.url}/v2/{repo.path}/{path}"
+        registry = repo.registry
+        url = f"{registry.url}/v2/{repo.path}/{path}"
         headers = dict(headers or {})
-        token = self.tokens.for_repository(repo)
+        login = self.logins.for_registry(registry) if self.logins is not None else None
+        identity = login.fingerprint if login is not None else ""
+        token = self.tokens.for_repository(repo, identity)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        response = self.send(repo.registry, method, url, headers=headers, **kwargs)
+        elif login is not None and registry.url in self._basic:
+            headers["Authorization"] = login.basic()
+        response = self.send(registry, method, url, headers=headers, **kwargs)
         if response.status_code != 401:
             return response
         challenge = choose(response.raw.headers.getlist("WWW-Authenticate"))
-        if challenge is None or challenge.scheme != "bearer":
+        if challenge is not None and challenge.scheme == "bearer":
+            if token:
+                self.tokens.forget(repo, identity)
+            response.close()
+            token = self.tokens.fetch(repo, challenge, self.send, login, self._rejected)
+            headers["Authorization"] = f"Bearer {token}"
+        elif challenge is not None and login is not None:  # Basic
+            if headers.get("Authorization", "").startswith("Basic "):
+                self._rejected(registry)
+                login = self.logins.for_registry(registry) if self.logins is not None else None
+                if login is None:
+                    return response
+            response.close()
+            self._basic.add(registry.url)
+            headers["Authorization"] = login.basic()
+        else:
             return response
-        response.close()
-        if token:
-            self.tokens.forget(repo)
-        token = self.tokens.fetch(repo, challenge, self.send)
-        headers["Authorization"] = f"Bearer {token}"
-        return self.send(repo.registry, method, url, headers=headers, **kwargs)
+        return self.send(registry, method, url, headers=headers, **kwargs)
+
+    def _rejected(self, registry: Registry) -> None:
+        if self.logins is not None:
+            self.logins.rejected(registry)
