@@ -108,6 +108,10 @@ def start_embedded_s3(host: str, bucket: str) -> EmbeddedS3:
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "ociwrap-local")
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         os.environ["S3_ENDPOINT_URL"] = s3.endpoint_url
+        # The same moto server answers for Secrets Manager and ECR, so secret settings
+        # (UPSTREAM_CREDENTIALS_SECRET, REGISTRY_AUTH_SECRET) work locally as in Lambda.
+        os.environ.setdefault("AWS_ENDPOINT_URL_SECRETS_MANAGER", s3.endpoint_url)
+        os.environ.setdefault("AWS_ENDPOINT_URL_ECR", s3.endpoint_url)
         s3.create_bucket(bucket)
     except BaseException:
         s3.stop()

@@ -32,12 +32,19 @@ def run_tool(
     timeout: float = 120,
     env: Mapping[str, str] | None = None,
     check: bool = True,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a client to completion; on failure raise `ToolError` with its output."""
+    """Run a client to completion (`input` on its stdin); on failure raise `ToolError`."""
     require(str(argv[0]))
     args = [str(a) for a in argv]
     result = subprocess.run(
-        args, capture_output=True, text=True, timeout=timeout, env=env, check=False
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+        input=input,
     )
     if check and result.returncode != 0:
         raise ToolError(
@@ -160,6 +167,7 @@ class Podman:
             "[containers]\n"
             'netns = "none"\n'
         )
+        (self.workdir / "auth.json").write_text("{}\n")  # where `podman login` keeps logins
         storage = self.workdir / "storage.conf"
         storage.write_text(
             "[storage]\n"
@@ -173,6 +181,7 @@ class Podman:
                 "CONTAINERS_CONF": str(containers),
                 "CONTAINERS_STORAGE_CONF": str(storage),
                 "TMPDIR": str(self.workdir / "tmp"),
+                "REGISTRY_AUTH_FILE": str(self.workdir / "auth.json"),  # podman login's
             }
         )
 
@@ -201,6 +210,12 @@ class Podman:
         self, *args: str, timeout: float = 180, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         return run_tool(self.argv(*args), timeout=timeout, env=self.env, check=check)
+
+    def login(self, host: str, user: str, password: str) -> str:
+        """`podman login` to a plain-HTTP registry; the login is kept in `workdir`."""
+        flags = ["--tls-verify=false", "--username", user, "--password-stdin"]
+        result = run_tool(self.argv("login", *flags, host), env=self.env, input=password)
+        return result.stdout
 
     def pull(self, ref: str, *, platform: str | None = None) -> str:
         """Pull `ref` over plain HTTP; returns the local image id podman prints."""

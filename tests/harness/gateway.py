@@ -81,7 +81,7 @@ class LocalGateway:
     def start(self, timeout: float = 30.0) -> LocalGateway:
         """Start it and wait for `GET /v2/` to answer 200 (the registry API's version check)."""
         self.process.start()
-        self.process.wait_http(f"{self.url}/v2/", 200, timeout)
+        self.process.wait_http(f"{self.url}/v2/", (200, 401), timeout)  # 401: logins required
         return self
 
     def stop(self) -> list[str]:

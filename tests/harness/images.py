@@ -540,8 +540,11 @@ def push_catalog(
     host: str,
     artifacts: dict[str, Artifact],
     keys: Sequence[str] | None = None,
+    *,
+    creds: str | None = None,
 ) -> dict[str, Pushed]:
-    """Push `CATALOG` entries (all, or `keys`) from a layout to the registry at `host`."""
+    """Push `CATALOG` entries (all, or `keys`) from a layout to the registry at `host`
+    (`creds` as `user:password` for a registry that wants a login)."""
     pushed: dict[str, Pushed] = {}
     for key in keys or list(CATALOG):
         layout_ref, repo, tag, fmt = CATALOG[key]
@@ -552,6 +555,7 @@ def push_catalog(
             f"{host}/{repo}:{tag}",
             format=fmt,
             all=isinstance(artifact, Index),
+            creds=creds,
         )
         pushed[key] = Pushed(key, repo, tag, digest, artifact, fmt)
     return pushed

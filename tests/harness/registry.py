@@ -4,6 +4,7 @@ Three flavours cover the ways an upstream hands out blobs:
 
 * `plain`       - filesystem storage with `storage.redirect.disable`: it serves blob bytes
                   itself (like a small private registry).
+* `basic`       - `plain` behind htpasswd Basic auth (`htpasswd`: the file's path).
 * `token`       - `plain` plus `auth.token` backed by `harness.tokens.TokenIssuer`: every
                   request needs a Bearer token (the Docker Hub / ghcr.io flow).
 * `redirecting` - storage driver `s3` on a moto server: blob GETs answer 307 to a
@@ -27,7 +28,7 @@ from harness.moto_s3 import ACCESS_KEY, REGION, SECRET_KEY
 from harness.procs import Process, clean_env, free_port
 from harness.tokens import TokenIssuer
 
-Flavour = Literal["plain", "token", "redirecting"]
+Flavour = Literal["plain", "basic", "token", "redirecting"]
 
 _ACCESS_LINE = re.compile(
     r'^\S+ \S+ \S+ \[[^\]]*\] "(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) '
@@ -56,7 +57,10 @@ class DockerRegistry:
         token_issuer: TokenIssuer | None = None,
         s3_endpoint_url: str | None = None,
         s3_bucket: str | None = None,
+        htpasswd: Path | None = None,
     ) -> None:
+        if flavour == "basic" and htpasswd is None:
+            raise ValueError("a basic registry needs an htpasswd file")
         if flavour == "token" and token_issuer is None:
             raise ValueError("a token registry needs a token_issuer")
         if flavour == "redirecting" and not (s3_endpoint_url and s3_bucket):
@@ -67,6 +71,7 @@ class DockerRegistry:
         self.token_issuer = token_issuer
         self.s3_endpoint_url = s3_endpoint_url
         self.s3_bucket = s3_bucket
+        self.htpasswd = htpasswd
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
@@ -113,13 +118,15 @@ class DockerRegistry:
         if self.flavour == "token":
             assert self.token_issuer is not None
             config["auth"] = self.token_issuer.auth_config()
+        if self.flavour == "basic":
+            config["auth"] = {"htpasswd": {"realm": "harness", "path": str(self.htpasswd)}}
         return config
 
     def start(self, timeout: float = 20.0) -> DockerRegistry:
         """Write the config, start the registry, wait until `/v2/` answers (401 with auth)."""
         self.config_path.write_text(json.dumps(self.config(), indent=2))
         self.process.start()
-        ready = 401 if self.flavour == "token" else 200
+        ready = 401 if self.flavour in ("token", "basic") else 200
         self.process.wait_http(f"{self.url}/v2/", ready, timeout)
         return self
 

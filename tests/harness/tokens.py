@@ -51,10 +51,18 @@ def parse_scope(scope: str) -> dict[str, Any] | None:
 class TokenIssuer:
     """Serves `/token` on 127.0.0.1 and signs RS256 JWTs with a fresh self-signed cert."""
 
-    def __init__(self, workdir: Path, *, service: str = "harness-registry") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        service: str = "harness-registry",
+        logins: dict[str, str] | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.service = service
+        # With logins, a token is given only for a valid Basic login (a private registry).
+        self.logins = dict(logins or {})
         self.issuer = "harness-token-issuer"
         self.host = "127.0.0.1"
         self.port = free_port(self.host)
@@ -66,6 +74,7 @@ class TokenIssuer:
         self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
         self._lock = threading.Lock()
         self.scopes: list[str] = []
+        self.issued: list[str] = []  # every token handed out, for tests that look for leaks
         self._counts: Counter[str] = Counter()
         self._serving: ServerThread | None = None
 
@@ -139,6 +148,17 @@ class TokenIssuer:
         with self._lock:
             return self._counts[path]
 
+    def accepts(self, authorization: str) -> bool:
+        """Does an `Authorization: Basic` value carry one of the logins?"""
+        scheme, _, encoded = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            return False
+        return self.logins.get(user) == password
+
     def _record(self, path: str, scopes: list[str]) -> None:
         with self._lock:
             self._counts[path] += 1
@@ -156,8 +176,15 @@ class TokenIssuer:
                 if url.path != "/token":
                     self.send_error(404)
                     return
+                if issuer.logins and not issuer.accepts(self.headers.get("Authorization", "")):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="harness-token"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 access = [entry for s in scopes if (entry := parse_scope(s)) is not None]
                 token = issuer.make_token(access, subject=query.get("account", ["anonymous"])[0])
+                issuer.issued.append(token)
                 body = json.dumps(
                     {
                         "token": token,

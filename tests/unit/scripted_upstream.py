@@ -57,7 +57,7 @@ class Scripted:
                     except OSError:
                         self.close_connection = True
 
-            do_GET = do_HEAD = answer
+            do_GET = do_HEAD = do_POST = answer
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -26,7 +26,7 @@ from ociwrap.jsondoc import DocumentError, parse_json
 from ociwrap.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
 from ociwrap.reference import Repository, is_tag
 from ociwrap.upstream.bodies import declared_length, read_body
-from ociwrap.upstream.tokens import refused_login
+from ociwrap.upstream.tokens import refused_login, wants_login
 from ociwrap.upstream.transport import Transport
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -106,14 +106,7 @@ def failure(
     if status in (401, 403):
         if response.request.headers.get("Authorization", "").startswith("Basic "):
             return refused_login(name, status)
-        return errors.RegistryError(
-            "UNAUTHORIZED" if status == 401 else "DENIED",
-            f"upstream registry {name} refused access to {repo.path}: the repository does "
-            "not exist, or it needs a login in UPSTREAM_CREDENTIALS_SECRET or "
-            "UPSTREAM_CREDENTIALS_FILE",
-            detail={"repository": str(repo), "status": status},
-            status=status,
-        )
+        return wants_login(repo, status)
     if status == 429:
         retry_after = response.headers.get("Retry-After", "").strip()
         return errors.too_many_requests(

@@ -111,8 +111,10 @@ class Tokens:
         token = self._tokens.get(key)
         if token is None:
             response = self._ask(repo.registry, realm, params, scope, login, send)
-            if response.status_code in (401, 403) and login is not None:
+            if response.status_code in (401, 403):
                 response.close()
+                if login is None:
+                    raise wants_login(repo, response.status_code)
                 rejected(repo.registry)
                 raise refused_login(registry, response.status_code)
             if response.status_code != 200:
@@ -168,6 +170,18 @@ class Tokens:
             allow_redirects=True,
             what="token service",
         )
+
+
+def wants_login(repo: Repository, status: int) -> errors.RegistryError:
+    """The upstream refused an anonymous request: the repository is private or missing."""
+    return errors.RegistryError(
+        "UNAUTHORIZED" if status == 401 else "DENIED",
+        f"upstream registry {repo.registry.name} refused access to {repo.path}: the "
+        "repository does not exist, or it needs a login in UPSTREAM_CREDENTIALS_SECRET or "
+        "UPSTREAM_CREDENTIALS_FILE",
+        detail={"repository": str(repo), "status": status},
+        status=status,
+    )
 
 
 def refused_login(registry: str, status: int) -> errors.RegistryError:
