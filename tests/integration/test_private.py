@@ -164,7 +164,9 @@ def test_proxied_pulls_with_logins_from_a_file(private_gw, private_layout, alias
     assert index["manifests"][0]["digest"] == private_layout[1].digest
 
 
-def test_logins_from_secrets_manager(gateway, aliases, moto_s3, private_layout, tmp_path):
+def test_logins_from_secrets_manager(
+    gateway, aliases, moto_s3, private_layout, pushed_images, tmp_path
+):
     import boto3
 
     client = boto3.client(
@@ -188,6 +190,10 @@ def test_logins_from_secrets_manager(gateway, aliases, moto_s3, private_layout, 
     response = get(f"{gw.url}/v2/ptok/{PRIVATE_REPO}/manifests/1")
     assert response.status_code == 200
     assert response.headers["Docker-Content-Digest"] == private_layout[1].digest
+    wrap = f"wrap/local/{pushed_images['base'].path}/with/ptok/{PRIVATE_REPO}/1"
+    composed = get(f"{gw.url}/v2/{wrap}/manifests/latest")
+    assert composed.status_code == 200, composed.text
+    assert composed.json()["layers"][-1]["digest"] == private_layout[1].layers[0].digest
 
 
 def test_a_wrapped_image_with_a_private_wrapper_runs(private_gw, podman, pushed_images):
