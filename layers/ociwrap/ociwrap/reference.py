@@ -190,3 +190,37 @@ def parse_wrap_name(name: str, aliases: dict[str, str]) -> WrapName | None:
         base=parse_image_path(base, aliases),
         wrapper=parse_image_path(wrapper, aliases),
     )
+
+
+def parse_docker_reference(text: str, aliases: dict[str, str]) -> ImageRef:
+    """Parse a reference as docker writes it: `ubuntu:22.04`, `ghcr.io/a/b@sha256:<hex>`,
+    `alias/repo:tag` (the tag defaults to `latest`; a digest wins over a tag).
+
+    The repository part is resolved like any name here (hosts, aliases, Docker Hub);
+    a registry port cannot be written (repository names have no `:`): use an alias.
+    """
+    if not isinstance(text, str) or not text or len(text) > 2 * MAX_NAME_LENGTH:
+        raise name_invalid("expected an image reference such as ubuntu:22.04")
+    name, at, pinned = text.partition("@")
+    if at:
+        digest.check_digest(pinned)
+    repository, colon, tag = name.rpartition(":") if ":" in name else (name, "", "")
+    if colon and "/" in tag:  # `host:port/repo`: the colon is a port, not a tag
+        raise name_invalid(
+            f"invalid image {text!r}: registry ports cannot be named; configure an alias in "
+            "REGISTRY_ALIASES",
+            detail={"image": text},
+        )
+    if colon and not is_tag(tag):
+        raise name_invalid(f"invalid tag {tag!r} in {text!r}", detail={"image": text})
+    resolved = resolve_repository(repository, aliases)
+    if at:
+        return ImageRef(repository=resolved, digest=pinned)
+    return ImageRef(repository=resolved, tag=tag or "latest")
+
+
+def repository_of(text: str) -> str:
+    """The repository part of a docker reference as written (no tag, no digest)."""
+    name = text.partition("@")[0]
+    head, colon, tail = name.rpartition(":")
+    return head if colon and "/" not in tail else name
