@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ociwrap import mediatypes as mt
-from ociwrap.compose_config import check_pair, compose_config
+from ociwrap.compose_config import as_wrappers, check_pair, compose_config
 from ociwrap.digest import sha256_of
 from ociwrap.documents import Descriptor, Image, ImageManifest, invalid
+from ociwrap.recipes import Overrides
 
 #: Manifest annotations the caller fills in (see `compose_manifest`).
 ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
@@ -115,11 +116,11 @@ def _check_annotations(annotations: Mapping[str, str]) -> dict[str, str]:
 
 def compose_manifest(
     base: ImageManifest,
-    wrapper: ImageManifest,
+    wrappers: ImageManifest | Sequence[ImageManifest],
     config_bytes: bytes,
     annotations: Mapping[str, str],
 ) -> Json:
-    """The wrapped image's OCI manifest: the new config, base layers, then all wrapper layers.
+    """The wrapped image's OCI manifest: the new config, base layers, then every wrapper's.
 
     Layer descriptors are copied whole (so `urls` of foreign layers and layer
     annotations survive) and only their media type is mapped to OCI; the
@@ -128,7 +129,8 @@ def compose_manifest(
     `ANNOTATION_WRAPPER_NAME`, `ANNOTATION_WRAPPER_DIGEST`); they are written
     in the order given and left out when empty.
     """
-    check_pair(base, wrapper)
+    chain = [wrappers] if isinstance(wrappers, ImageManifest) else list(wrappers)
+    check_pair(base, chain)
     notes = _check_annotations(annotations)
     manifest: Json = {
         "schemaVersion": 2,
@@ -138,25 +140,36 @@ def compose_manifest(
             "digest": sha256_of(config_bytes),
             "size": len(config_bytes),
         },
-        "layers": [_oci_layer(layer) for layer in (*base.layers, *wrapper.layers)],
+        "layers": [
+            _oci_layer(layer)
+            for layer in (*base.layers, *(layer for wrapper in chain for layer in wrapper.layers))
+        ],
     }
     if notes:
         manifest["annotations"] = notes
     return manifest
 
 
-def compose_image(base: Image, wrapper: Image, annotations: Mapping[str, str]) -> Composed:
+def compose_image(
+    base: Image,
+    wrappers: Image | Sequence[Image],
+    annotations: Mapping[str, str],
+    overrides: Overrides | None = None,
+) -> Composed:
     """Compose and serialise a wrapped single-platform image.
 
     The caller is expected to have checked that each config's bytes match the
     digest its manifest names (the upstream fetcher does that on fetch).
     """
-    config = compose_config(base, wrapper)
+    chain = as_wrappers(wrappers)
+    config = compose_config(base, chain, overrides)
     try:
         config_bytes = canonical_json(config)
     except ValueError as exc:  # NaN, or text that is not valid Unicode
         raise invalid("base or wrapper", f"config cannot be serialised: {exc}") from exc
-    manifest = compose_manifest(base.manifest, wrapper.manifest, config_bytes, annotations)
+    manifest = compose_manifest(
+        base.manifest, [wrapper.manifest for wrapper in chain], config_bytes, annotations
+    )
     try:
         manifest_bytes = canonical_json(manifest)
     except ValueError as exc:

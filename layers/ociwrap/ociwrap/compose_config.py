@@ -1,9 +1,10 @@
-"""The wrapped image's config: the base config, run through the wrapper (pure).
+"""The wrapped image's config: the base config, run through the wrappers (pure).
 
-The wrapper's executable (its `org.goci.wrapper` label) goes in front of the
-base entrypoint; layers, diff_ids and history are the base's followed by the
-wrapper's; everything else stays the base's, so the wrapped image behaves as
-the base does. JSON in, JSON out: no I/O, no clock.
+Each wrapper's executable (its `org.goci.wrapper` label) goes in front of the
+base entrypoint, the first wrapper first; layers, diff_ids and history are the
+base's followed by each wrapper's; everything else stays the base's, so the
+wrapped image behaves as the base does, except for what a container token's
+overrides set. JSON in, JSON out: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ociwrap.documents import Image, ImageManifest, string_list
 from ociwrap.errors import RegistryError, manifest_invalid
+from ociwrap.recipes import Overrides
 
 #: Label of the wrapper image naming the executable that becomes the entrypoint.
 WRAPPER_LABEL = "org.goci.wrapper"
@@ -28,16 +30,24 @@ MAX_LAYERS = 127
 Json = dict[str, Any]
 
 
-def check_pair(base: ImageManifest, wrapper: ImageManifest) -> None:
-    """A wrapper that brings at least one layer, and a result clients can unpack."""
-    if not wrapper.layers:
+def check_pair(base: ImageManifest, wrappers: Sequence[ImageManifest]) -> None:
+    """Wrappers that each bring at least one layer, and a result clients can unpack."""
+    if any(not wrapper.layers for wrapper in wrappers):
         raise manifest_invalid(NO_LAYERS)
-    count = len(base.layers) + len(wrapper.layers)
+    count = len(base.layers) + sum(len(wrapper.layers) for wrapper in wrappers)
     if count > MAX_LAYERS:
         raise manifest_invalid(
             f"the wrapped image would have {count} layers; at most {MAX_LAYERS} are allowed",
-            detail={"base": len(base.layers), "wrapper": len(wrapper.layers)},
+            detail={
+                "base": len(base.layers),
+                "wrapper": sum(len(wrapper.layers) for wrapper in wrappers),
+            },
         )
+
+
+def as_wrappers(wrappers: Image | Sequence[Image]) -> list[Image]:
+    """One wrapper or several, as a list."""
+    return [wrappers] if isinstance(wrappers, Image) else list(wrappers)
 
 
 def wrapper_entrypoint(labels: Mapping[str, Any] | None) -> str:
@@ -125,51 +135,111 @@ def _created(config: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def compose_config(base: Image, wrapper: Image) -> Json:
-    """The wrapped image's config: the base config, run through the wrapper.
+def compose_config(
+    base: Image, wrappers: Image | Sequence[Image], overrides: Overrides | None = None
+) -> Json:
+    """The wrapped image's config: the base config, run through the wrappers.
 
-    * `Entrypoint` = [wrapper label] + base `Entrypoint`; `Cmd` untouched (even
-      null), so the wrapper receives exactly what the base would have run.
-    * `Env` merged by `merge_env`; `Labels` merged with the wrapper winning.
+    * `Entrypoint` = [label of wrapper 1, label of wrapper 2, ...] + base
+      `Entrypoint`; `Cmd` untouched (even null), so each wrapper hands what it
+      receives to the next, and the last to what the base would have run.
+    * `Env` merged by `merge_env`, wrapper by wrapper; `Labels` merged with the
+      later wrapper winning.
     * Everything else (`User`, `WorkingDir`, ports, volumes, `StopSignal`,
       `created`, `os`, `architecture`, `variant`, `os.version`, `author`) is
       the base's: the wrapped image must behave as the base does.
-    * `rootfs.diff_ids` = base + wrapper, matching the manifest's layer order,
+    * `rootfs.diff_ids` = base + wrappers, matching the manifest's layer order,
       and `history` extended likewise, plus one `empty_layer` entry recording
       the wrap. Its timestamp is the base's `created`, never the clock, so the
       digest does not change between pulls.
+    * `overrides` (container tokens) are applied last: `entrypoint` replaces the
+      chain, `cmd` the command, `env` sets variables, `labels` add or replace,
+      `workingDir` and `user` replace; another `empty_layer` entry records them.
     """
-    check_pair(base.manifest, wrapper.manifest)
-    label = wrapper_entrypoint(wrapper.config.labels)
+    chain = as_wrappers(wrappers)
+    check_pair(base.manifest, [wrapper.manifest for wrapper in chain])
+    labels_chain = [wrapper_entrypoint(wrapper.config.labels) for wrapper in chain]
     base_inner = base.config.container
-    wrapper_inner = wrapper.config.container
 
     composed: Json = copy.deepcopy(dict(base.config.document))
     inner: Json = copy.deepcopy(dict(base_inner))
-    inner["Entrypoint"] = [label, *string_list("base", "Entrypoint", base_inner.get("Entrypoint"))]
+    inner["Entrypoint"] = [
+        *labels_chain,
+        *string_list("base", "Entrypoint", base_inner.get("Entrypoint")),
+    ]
 
-    wrapper_env = string_list("wrapper", "Env", wrapper_inner.get("Env"))
-    if wrapper_env:
-        inner["Env"] = merge_env(string_list("base", "Env", base_inner.get("Env")), wrapper_env)
-
-    labels = _merge_labels(base_inner.get("Labels"), wrapper_inner.get("Labels"))
+    env = string_list("base", "Env", base_inner.get("Env"))
+    labels: Mapping[str, Any] | None = base_inner.get("Labels")
+    for wrapper in chain:
+        wrapper_env = string_list("wrapper", "Env", wrapper.config.container.get("Env"))
+        if wrapper_env:
+            env = merge_env(env, wrapper_env)
+            inner["Env"] = env
+        labels = _merge_labels(labels, wrapper.config.container.get("Labels"))
     if labels is not None:
-        inner["Labels"] = copy.deepcopy(labels)
+        inner["Labels"] = copy.deepcopy(dict(labels))
 
     composed["config"] = inner
     composed["rootfs"] = {
         "type": "layers",
-        "diff_ids": [*base.config.diff_ids, *wrapper.config.diff_ids],
+        "diff_ids": [
+            *base.config.diff_ids,
+            *(diff_id for wrapper in chain for diff_id in wrapper.config.diff_ids),
+        ],
     }
 
     history = _history("base", base.config.document, len(base.manifest.layers))
-    history += _history("wrapper", wrapper.config.document, len(wrapper.manifest.layers))
-    wrap_entry: Json = {}
+    for wrapper in chain:
+        history += _history("wrapper", wrapper.config.document, len(wrapper.manifest.layers))
     created = _created(base.config.document)
-    if created:
-        wrap_entry["created"] = created
-    wrap_entry["created_by"] = f"ociwrap: entrypoint {label}"
-    wrap_entry["empty_layer"] = True
-    history.append(wrap_entry)
+    history.append(_entry(created, f"ociwrap: entrypoint {' '.join(labels_chain)}"))
+    if overrides is not None and not overrides.empty:
+        apply_overrides(inner, overrides)
+        history.append(_entry(created, f"ociwrap: overrides {', '.join(_named(overrides))}"))
     composed["history"] = history
     return composed
+
+
+def _entry(created: str | None, created_by: str) -> Json:
+    entry: Json = {}
+    if created:
+        entry["created"] = created
+    entry["created_by"] = created_by
+    entry["empty_layer"] = True
+    return entry
+
+
+def _named(overrides: Overrides) -> list[str]:
+    fields = (
+        ("entrypoint", overrides.entrypoint is not None),
+        ("cmd", overrides.cmd is not None),
+        ("env", bool(overrides.env)),
+        ("labels", bool(overrides.labels)),
+        ("workingDir", overrides.working_dir is not None),
+        ("user", overrides.user is not None),
+    )
+    return [name for name, present in fields if present] or ["platforms"]
+
+
+def apply_overrides(inner: Json, overrides: Overrides) -> None:
+    """Set what a container token asks for on a container config, in place."""
+    if overrides.entrypoint is not None:
+        inner["Entrypoint"] = list(overrides.entrypoint)
+    if overrides.cmd is not None:
+        inner["Cmd"] = list(overrides.cmd)
+    if overrides.env:
+        env = list(inner.get("Env") or [])
+        for name, value in overrides.env:
+            entry = f"{name}={value}"
+            places = [n for n, item in enumerate(env) if _env_name(item) == name]
+            for place in places:
+                env[place] = entry
+            if not places:
+                env.append(entry)
+        inner["Env"] = env
+    if overrides.labels:
+        inner["Labels"] = {**(inner.get("Labels") or {}), **dict(overrides.labels)}
+    if overrides.working_dir is not None:
+        inner["WorkingDir"] = overrides.working_dir
+    if overrides.user is not None:
+        inner["User"] = overrides.user

@@ -166,7 +166,7 @@ def compatible(platform: Platform) -> tuple[Platform, ...]:
         if found:
             ladder += [_with_variant(wanted, f"v{n}") for n in range(int(found[1]) - 1, 4, -1)]
     elif wanted.architecture == "arm64":
-        found = _ARM64_VARIANT.fullmatch(wanted.variant or "v8")
+        found = _ARM64_VARIANT.fullmatch(wanted.variant)
         if found:
             major, minor = int(found[1]), int(found[2] or 0)
             ladder = []
@@ -252,20 +252,59 @@ def plan_platforms(
     base platforms the wrapper does not provide are left out. Returns
     `(base entry, wrapper entry or None)` in base order.
     """
-    if wrapper is None:
-        plan: list[tuple[Descriptor, Descriptor | None]] = [(entry, None) for entry in base]
-        wrapper_platforms = ["any"]
-    else:
-        by_raw = {id(entry.raw): entry for entry in wrapper}
-        plan = []
-        for entry in base:
-            chosen = match(entry.platform, [candidate.raw for candidate in wrapper])
-            if chosen is not None:
-                plan.append((entry, by_raw[id(chosen)]))
-        wrapper_platforms = [str(entry.platform) for entry in wrapper]
+    return [(entry, chosen[0]) for entry, chosen in plan_wrappers(base, [wrapper])]
+
+
+def plan_wrappers(
+    base: Sequence[Descriptor], wrappers: Sequence[Sequence[Descriptor] | None]
+) -> list[tuple[Descriptor, list[Descriptor | None]]]:
+    """`plan_platforms` for several wrappers: a base platform stays only if every wrapper
+    has a variant for it (or serves every platform)."""
+    plan: list[tuple[Descriptor, list[Descriptor | None]]] = []
+    for entry in base:
+        chosen: list[Descriptor | None] = []
+        for candidates in wrappers:
+            if candidates is None:
+                chosen.append(None)
+                continue
+            by_raw = {id(candidate.raw): candidate for candidate in candidates}
+            found = match(entry.platform, [candidate.raw for candidate in candidates])
+            if found is None:
+                break
+            chosen.append(by_raw[id(found)])
+        else:
+            plan.append((entry, chosen))
     if not plan:
         raise manifest_unknown(
             NO_PLATFORM,
-            detail={"base": [str(entry.platform) for entry in base], "wrapper": wrapper_platforms},
+            detail={
+                "base": [str(entry.platform) for entry in base],
+                "wrapper": [
+                    str(entry.platform) for candidates in wrappers for entry in candidates or []
+                ]
+                or ["any"],
+            },
         )
     return plan
+
+
+def select(entries: Sequence[Descriptor], wanted: Sequence[str]) -> list[Descriptor]:
+    """The entries whose platform is one of `wanted` (`os/architecture[/variant]`),
+    compared in canonical spelling, in index order."""
+    wished = set()
+    for text in wanted:
+        os_name, _, rest = text.partition("/")
+        architecture, _, variant = rest.partition("/")
+        platform = normalize(Platform(os_name, architecture, variant))
+        wished.add((platform.os, platform.architecture, platform.variant))
+    chosen = []
+    for entry in entries:
+        platform = normalize(entry.platform)
+        if (platform.os, platform.architecture, platform.variant) in wished:
+            chosen.append(entry)
+    if not chosen:
+        raise manifest_unknown(
+            "none of the requested platforms is one of the base image's",
+            detail={"requested": list(wanted), "base": [str(e.platform) for e in entries]},
+        )
+    return chosen

@@ -1,0 +1,204 @@
+"""What a wrapped image is made of: a base, wrappers in order, and overrides (pure).
+
+A wrap path names one wrapper and nothing else. A container token (`POST
+/v1alpha/tokens`) can ask for more: a digest-pinned base, several wrappers, an
+entrypoint, command, env, labels, working directory, user, a subset of
+platforms. Both become a `Recipe`, and one composition path makes either; a
+wrap path's recipe composes to exactly the bytes it always did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ociwrap.errors import RegistryError
+from ociwrap.records import wrap_key
+from ociwrap.reference import ImageRef, WrapName, parse_docker_reference, repository_of
+
+MAX_WRAPPERS = 8
+MAX_LIST_ITEMS = 64
+MAX_MAP_ITEMS = 256
+MAX_STRING = 4096
+DEFAULT_TTL_SECONDS = 86400
+_PLATFORM = re.compile(r"[a-z0-9_.-]{1,32}/[a-z0-9_.-]{1,32}(?:/[a-z0-9_.-]{1,32})?")
+_ENV_NAME = re.compile(r"[^=\x00]{1,256}")
+FIELDS = (
+    "image",
+    "wrappers",
+    "entrypoint",
+    "cmd",
+    "env",
+    "labels",
+    "workingDir",
+    "user",
+    "platforms",
+    "ttlSeconds",
+)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a token sets on the composed config, after the wrappers are applied."""
+
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    working_dir: str | None = None
+    user: str | None = None
+    platforms: tuple[str, ...] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self == Overrides()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A wrapped image: served as `name`, its source records kept under `scope`."""
+
+    name: str
+    scope: str
+    base: ImageRef
+    wrappers: tuple[ImageRef, ...]
+    overrides: Overrides = field(default_factory=Overrides)
+    tag: str = "latest"
+
+    @property
+    def simple(self) -> bool:
+        """One wrapper and nothing else: what a wrap path can say."""
+        return len(self.wrappers) == 1 and self.overrides.empty
+
+
+def from_wrap(wrap: WrapName) -> Recipe:
+    return Recipe(wrap.name, wrap_key(wrap), wrap.base, (wrap.wrapper,))
+
+
+# --------------------------------------------------------------------------- token requests
+
+
+def invalid_field(name: str, why: str) -> RegistryError:
+    """`400 INVALID_REQUEST` naming the field and what is wrong with it."""
+    return RegistryError("INVALID_REQUEST", f"{name}: {why}", detail={"field": name}, status=400)
+
+
+def _string(name: str, value: Any, limit: int = MAX_STRING) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise invalid_field(name, f"expected a non-empty string of at most {limit} characters")
+    if "\x00" in value:
+        raise invalid_field(name, "must not contain NUL")
+    return value
+
+
+def _strings(name: str, value: Any, limit: int = MAX_LIST_ITEMS) -> list[str]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise invalid_field(name, f"expected a list of at most {limit} strings")
+    return [_string(f"{name}[{n}]", item) for n, item in enumerate(value)]
+
+
+def _mapping(name: str, value: Any, key: re.Pattern[str] | None = None) -> dict[str, str]:
+    if not isinstance(value, Mapping) or len(value) > MAX_MAP_ITEMS:
+        raise invalid_field(name, f"expected an object of at most {MAX_MAP_ITEMS} strings")
+    result: dict[str, str] = {}
+    for item_key, item_value in value.items():
+        if key is not None and not key.fullmatch(item_key):
+            raise invalid_field(f"{name}.{item_key[:40]}", "is not a valid name")
+        if not isinstance(item_value, str) or len(item_value) > MAX_STRING:
+            raise invalid_field(f"{name}.{item_key[:40]}", "expected a string")
+        result[item_key] = item_value
+    return result
+
+
+def _reference(name: str, value: Any, aliases: dict[str, str]) -> ImageRef:
+    text = _string(name, value, 512)
+    try:
+        return parse_docker_reference(text, aliases)
+    except RegistryError as exc:
+        raise invalid_field(name, exc.message) from exc
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A validated token request, kept as given (normalised JSON) and as parsed."""
+
+    document: dict[str, Any]
+    base: ImageRef
+    wrappers: tuple[ImageRef, ...]
+    overrides: Overrides
+    ttl_seconds: int
+
+    @property
+    def repository(self) -> str:
+        """The base repository as written: the name a token image is pulled under."""
+        return repository_of(self.document["image"])
+
+    @property
+    def tag(self) -> str:
+        return self.base.tag or "latest"
+
+
+def parse_token_request(body: Any, aliases: dict[str, str], max_ttl: int) -> TokenRequest:
+    """Validate a token request; `400 INVALID_REQUEST` names the first field that is wrong."""
+    if not isinstance(body, Mapping):
+        raise invalid_field("(body)", "expected a JSON object")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise invalid_field(unknown[0], f"unknown field; known fields are {', '.join(FIELDS)}")
+    if "image" not in body:
+        raise invalid_field("image", "required")
+    base = _reference("image", body["image"], aliases)
+    wrappers_value = body.get("wrappers")
+    if not isinstance(wrappers_value, list) or not 1 <= len(wrappers_value) <= MAX_WRAPPERS:
+        raise invalid_field("wrappers", f"expected a list of 1 to {MAX_WRAPPERS} references")
+    wrappers = tuple(
+        _reference(f"wrappers[{n}]", item, aliases) for n, item in enumerate(wrappers_value)
+    )
+    document: dict[str, Any] = {"image": body["image"], "wrappers": list(wrappers_value)}
+    overrides: dict[str, Any] = {}
+    for name, key in (("entrypoint", "entrypoint"), ("cmd", "cmd")):
+        if body.get(name) is not None:
+            document[name] = _strings(name, body[name])
+            overrides[key] = tuple(document[name])
+    if body.get("env") is not None:
+        document["env"] = _mapping("env", body["env"], _ENV_NAME)
+        overrides["env"] = tuple(sorted(document["env"].items()))
+    if body.get("labels") is not None:
+        document["labels"] = _mapping("labels", body["labels"])
+        overrides["labels"] = tuple(sorted(document["labels"].items()))
+    if body.get("workingDir") is not None:
+        document["workingDir"] = _string("workingDir", body["workingDir"])
+        if not document["workingDir"].startswith("/"):
+            raise invalid_field("workingDir", "must be an absolute path")
+        overrides["working_dir"] = document["workingDir"]
+    if body.get("user") is not None:
+        document["user"] = _string("user", body["user"], 256)
+        overrides["user"] = document["user"]
+    if body.get("platforms") is not None:
+        platforms = _strings("platforms", body["platforms"], 16)
+        for n, platform in enumerate(platforms):
+            if not _PLATFORM.fullmatch(platform):
+                raise invalid_field(f"platforms[{n}]", "expected os/architecture[/variant]")
+        if not platforms:
+            raise invalid_field("platforms", "expected at least one platform")
+        document["platforms"] = platforms
+        overrides["platforms"] = tuple(platforms)
+    ttl = body.get("ttlSeconds", min(DEFAULT_TTL_SECONDS, max_ttl))
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 60 <= ttl <= max_ttl:
+        raise invalid_field("ttlSeconds", f"expected a whole number from 60 to {max_ttl}")
+    document["ttlSeconds"] = ttl
+    return TokenRequest(document, base, wrappers, Overrides(**overrides), ttl)
+
+
+def token_recipe(token: str, request: TokenRequest) -> Recipe:
+    """The recipe of a token image, served as `wt/<token>/<base repository>`."""
+    return Recipe(
+        name=f"wt/{token}/{request.repository}",
+        scope=f"token-{token}",
+        base=request.base,
+        wrappers=request.wrappers,
+        overrides=request.overrides,
+        tag=request.tag,
+    )
