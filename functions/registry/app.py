@@ -14,6 +14,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -24,6 +26,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ociwrap import deadline, errors, replies
 from ociwrap.config import REQUEST_TIMEOUT_SECONDS
 from ociwrap.errors import RegistryError
+from ociwrap.jsondoc import DocumentError, parse_json
+from ociwrap.recipes import invalid_field
 from ociwrap.replies import Reply
 from ociwrap.service import RegistryService, build_service
 from routes import parse_route, split_accept
@@ -194,6 +198,80 @@ def registry_read() -> Response:
     else:
         reply = in_time(lambda: registry.tags(route.name, query.get("n"), query.get("last")))
     return _response(reply)
+
+
+# -- container tokens ------------------------------------------------------------------------
+
+#: The largest token request body (a request is kilobytes; this is generous).
+MAX_TOKEN_BODY = 64 * 1024
+OPENAPI = Path(__file__).with_name("openapi.json")
+
+
+def _json(status: int, value: Any) -> Response:
+    body = json.dumps(value).encode()
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    return _response(Reply(status, headers, body))
+
+
+def _expires_at(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@app.post("/v1alpha/tokens")
+def create_token() -> Response:
+    event = app.current_event
+    raw = event.body or ""
+    if len(raw) > 2 * MAX_TOKEN_BODY:
+        raise errors.RegistryError(
+            "SIZE_INVALID", f"a token request is at most {MAX_TOKEN_BODY} bytes", status=413
+        )
+    body = event.decoded_body.encode() if isinstance(event.decoded_body, str) else b""
+    if len(body) > MAX_TOKEN_BODY:
+        raise errors.RegistryError(
+            "SIZE_INVALID", f"a token request is at most {MAX_TOKEN_BODY} bytes", status=413
+        )
+    try:
+        document = parse_json(body)
+    except DocumentError as exc:
+        raise invalid_field("(body)", f"not a JSON document: {exc}") from exc
+    registry = service()
+    token = registry.tokens.create(document)
+    host = registry.settings.public_hostname or event.headers.get("host", "localhost")
+    return _json(
+        201,
+        {
+            "token": token.token,
+            "targetImage": f"{host}/wt/{token.token}/{token.request.repository}:"
+            f"{token.request.tag}",
+            "expiresAt": _expires_at(token.expires),
+        },
+    )
+
+
+@app.get("/v1alpha/tokens/<token>")
+def read_token(token: str) -> Response:
+    found = service().tokens.get(token)
+    return _json(
+        200,
+        {
+            "token": found.token,
+            "request": found.request.document,
+            "expiresAt": _expires_at(found.expires),
+        },
+    )
+
+
+@app.delete("/v1alpha/tokens/<token>")
+def revoke_token(token: str) -> Response:
+    service().tokens.revoke(token)
+    return _response(Reply(204, {"Content-Length": "0"}))
+
+
+@app.get("/v1alpha/openapi.json")
+def openapi() -> Response:
+    body = OPENAPI.read_bytes()
+    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    return _response(Reply(200, headers, body))
 
 
 @app.not_found

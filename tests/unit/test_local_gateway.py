@@ -326,8 +326,12 @@ def test_a_result_over_lambdas_6_mb_is_a_500(served):
 
 def test_the_access_log_has_status_bytes_and_the_handlers_time(served):
     _request(served, "GET", "/v2/some/thing")
-    lines = [line for line in served.log().splitlines() if "/v2/some/thing" in line]
-    assert ACCESS_LINE.search(lines[-1]), lines
+    deadline = time.monotonic() + 5  # the line is written just after the answer is sent
+    lines: list[str] = []
+    while not lines and time.monotonic() < deadline:
+        lines = [line for line in served.log().splitlines() if "/v2/some/thing" in line]
+        time.sleep(0.02)
+    assert lines and ACCESS_LINE.search(lines[-1]), lines
     assert re.search(r'"GET /v2/some/thing HTTP/1.1" 200 2 \d+\.\dms$', lines[-1]), lines
 
 
@@ -335,7 +339,7 @@ def test_the_remaining_time_is_the_lambda_clock(served):
     _, body = _request(served, "GET", "/remaining")
     times = json.loads(body)
     assert 28_500 < times["first"] <= 29_000
-    assert 100 <= times["first"] - times["second"] <= 400
+    assert 150 <= times["first"] - times["second"] <= 2000  # it counts down (0.2 s slept)
 
 
 # -- request bodies: API Gateway's limit and Content-Length ------------------------------

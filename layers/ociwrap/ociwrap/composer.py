@@ -10,6 +10,7 @@ source records of every blob before the composition record points at them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,10 @@ from ociwrap.concurrency import KeyedLocks, parallel_map
 from ociwrap.documents import Descriptor, Image, ImageIndex, ImageManifest, invalid
 from ociwrap.imagesource import ImageSource, Resolved, with_role
 from ociwrap.memcache import BoundedCache
-from ociwrap.platforms import plan_platforms
-from ociwrap.records import composition_key, wrap_key
-from ociwrap.reference import ImageRef, WrapName
+from ociwrap.platforms import plan_wrappers, select
+from ociwrap.recipes import Recipe
+from ociwrap.records import composition_key
+from ociwrap.reference import ImageRef
 from ociwrap.sources import SourceRecords, blob_source, manifest_source
 from ociwrap.store import Store
 
@@ -38,18 +40,24 @@ class Composition:
 
 
 def annotations(
-    base: ImageRef, base_digest: str, wrapper: ImageRef, wrapper_digest: str
+    base: ImageRef, base_digest: str, wrappers: Sequence[tuple[ImageRef, str]]
 ) -> dict[str, str]:
+    """Where the composition came from: base and wrapper names and digests (several
+    wrappers are listed comma-separated, in order)."""
     return {
         compose.ANNOTATION_BASE_NAME: str(base),
         compose.ANNOTATION_BASE_DIGEST: base_digest,
-        compose.ANNOTATION_WRAPPER_NAME: str(wrapper),
-        compose.ANNOTATION_WRAPPER_DIGEST: wrapper_digest,
+        compose.ANNOTATION_WRAPPER_NAME: ",".join(str(image) for image, _ in wrappers),
+        compose.ANNOTATION_WRAPPER_DIGEST: ",".join(digest for _, digest in wrappers),
     }
 
 
+def _role(recipe: Recipe, number: int) -> str:
+    return "wrapper" if len(recipe.wrappers) == 1 else f"wrapper {number + 1}"
+
+
 class Composer:
-    """Makes (or finds) the composition of a wrap's current base and wrapper."""
+    """Makes (or finds) the composition of a recipe's current base and wrappers."""
 
     def __init__(
         self, images: ImageSource, store: Store, sources: SourceRecords, cache: BoundedCache
@@ -60,22 +68,25 @@ class Composer:
         self.hot = cache
         self._locks = KeyedLocks()
 
-    def compose(self, wrap: WrapName) -> Composition:
+    def compose(self, recipe: Recipe) -> Composition:
         """The wrapped manifest (or index) for the current base and wrapper digests.
 
-        Other processes composing the same wrap at once write the same bytes to
+        Other processes composing the same recipe at once write the same bytes to
         the same keys; within this process later callers wait and reuse it.
         """
-        with self._locks.lock(wrap_key(wrap)):
-            base = with_role("base", wrap.base, lambda: self.images.resolve(wrap.base))
-            wrapper = with_role("wrapper", wrap.wrapper, lambda: self.images.resolve(wrap.wrapper))
-            key = composition_key(wrap.base, base.digest, wrap.wrapper, wrapper.digest)
+        with self._locks.lock(recipe.scope):
+            base = with_role("base", recipe.base, lambda: self.images.resolve(recipe.base))
+            wrappers = [
+                with_role(_role(recipe, n), image, lambda image=image: self.images.resolve(image))
+                for n, image in enumerate(recipe.wrappers)
+            ]
+            key = composition_key(recipe, base.digest, [w.digest for w in wrappers])
             record = self.hot.get_or_load(key, lambda: self.store.get_json(key))
             if record:
                 stored = self.images.stored(record["digest"])
                 if stored is not None:
                     return Composition(record["digest"], stored.media_type, stored.body)
-            composition = self._compose_now(wrap, base, wrapper)
+            composition = self._compose_now(recipe, base, wrappers)
             record = {"digest": composition.digest, "mediaType": composition.media_type}
             self.store.put_json(key, record)
             self.hot.put(key, record)
@@ -117,23 +128,25 @@ class Composer:
         }
         return False, (Descriptor(base.media_type, base.digest, size, raw),)
 
-    def _compose_now(self, wrap: WrapName, base: Resolved, wrapper: Resolved) -> Composition:
+    def _compose_now(self, recipe: Recipe, base: Resolved, wrappers: list[Resolved]) -> Composition:
         base_is_index, base_entries = self._platforms(base)
-        wrapper_document = self._document(wrapper, wrapper.digest, "wrapper")
-        if isinstance(wrapper_document, ImageIndex):
-            wrapper_entries: tuple[Descriptor, ...] | None = wrapper_document.images()
-        else:
-            wrapper_entries = None
-        plan = plan_platforms(base_entries, wrapper_entries)
+        if recipe.overrides.platforms is not None:
+            base_entries = tuple(select(base_entries, recipe.overrides.platforms))
+        candidates: list[tuple[Descriptor, ...] | None] = []
+        for n, wrapper in enumerate(wrappers):
+            document = self._document(wrapper, wrapper.digest, _role(recipe, n))
+            candidates.append(document.images() if isinstance(document, ImageIndex) else None)
+        plan = plan_wrappers(base_entries, candidates)
 
         def compose_platform(
-            pair: tuple[Descriptor, Descriptor | None],
+            pair: tuple[Descriptor, list[Descriptor | None]],
         ) -> tuple[Descriptor, compose.Composed]:
-            base_entry, wrapper_entry = pair
-            wrapper_digest = wrapper.digest if wrapper_entry is None else wrapper_entry.digest
-            return base_entry, self._compose_one(
-                wrap, base, base_entry.digest, wrapper, wrapper_digest
-            )
+            base_entry, chosen = pair
+            digests = [
+                wrapper.digest if entry is None else entry.digest
+                for wrapper, entry in zip(wrappers, chosen, strict=True)
+            ]
+            return base_entry, self._compose_one(recipe, base, base_entry.digest, wrappers, digests)
 
         entries = parallel_map(compose_platform, plan, PARALLEL_PLATFORMS)
         if not base_is_index:
@@ -141,36 +154,45 @@ class Composer:
             return Composition(
                 composed.manifest_digest, composed.media_type, composed.manifest_bytes
             )
-        index = compose.compose_index(
-            entries, annotations(wrap.base, base.digest, wrap.wrapper, wrapper.digest)
-        )
+        wrapper_notes = [(w.image, w.digest) for w in wrappers]
+        index = compose.compose_index(entries, annotations(recipe.base, base.digest, wrapper_notes))
         self.images.keep(index.manifest_digest, index.manifest_bytes, index.media_type)
-        self.sources.record(wrap, {index.manifest_digest: manifest_source()})
+        self.sources.record(recipe.scope, {index.manifest_digest: manifest_source()})
         return Composition(index.manifest_digest, index.media_type, index.manifest_bytes)
 
     def _compose_one(
         self,
-        wrap: WrapName,
+        recipe: Recipe,
         base: Resolved,
         base_digest: str,
-        wrapper: Resolved,
-        wrapper_digest: str,
+        wrappers: list[Resolved],
+        wrapper_digests: list[str],
     ) -> compose.Composed:
         """Compose one platform: store its config, manifest and blob sources."""
         base_image = self._image(base, base_digest, "base")
-        wrapper_image = self._image(wrapper, wrapper_digest, "wrapper")
+        wrapper_images = [
+            self._image(wrapper, digest, _role(recipe, n))
+            for n, (wrapper, digest) in enumerate(zip(wrappers, wrapper_digests, strict=True))
+        ]
         composed = compose.compose_image(
             base_image,
-            wrapper_image,
-            annotations(wrap.base, base_digest, wrap.wrapper, wrapper_digest),
+            wrapper_images,
+            annotations(
+                recipe.base,
+                base_digest,
+                [(w.image, d) for w, d in zip(wrappers, wrapper_digests, strict=True)],
+            ),
+            recipe.overrides,
         )
         self.store.put_blob(composed.config_digest, composed.config_bytes)
         self.images.keep(composed.manifest_digest, composed.manifest_bytes, composed.media_type)
         sources: dict[str, dict] = {}
-        for side, image in (("base", base_image), ("wrapper", wrapper_image)):
+        for layer in base_image.manifest.layers:
+            sources.setdefault(layer.digest, blob_source("base", layer.size))
+        for n, image in enumerate(wrapper_images):
             for layer in image.manifest.layers:
-                sources.setdefault(layer.digest, blob_source(side, layer.size))
+                sources.setdefault(layer.digest, blob_source("wrapper", layer.size, n))
         sources[composed.config_digest] = blob_source("generated", len(composed.config_bytes))
         sources[composed.manifest_digest] = manifest_source()
-        self.sources.record(wrap, sources)
+        self.sources.record(recipe.scope, sources)
         return composed

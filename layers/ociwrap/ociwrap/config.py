@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -64,6 +65,17 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _hostname(env: Mapping[str, str], name: str) -> str | None:
+    """A host (and port) for image references: no scheme, no path."""
+    value = _text(env, name)
+    if value is not None and not _HOSTNAME.fullmatch(value):
+        raise ValueError(f"{name} must be a host name such as registry.example.com, got {value!r}")
+    return value
+
+
+_HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::[0-9]{1,5})?")
+#: Container tokens live at most as long as the bucket keeps `tokens/` (30 days).
+TOKEN_MAX_TTL_SECONDS = 30 * 86400
 #: Under API Gateway's 30 s cut, with the Lambda's 29 s timeout and a second to answer.
 REQUEST_TIMEOUT_SECONDS = 28
 STALE_IF_ERROR_SECONDS = 86400
@@ -91,6 +103,8 @@ class Settings:
     registry_auth: str = "none"
     registry_auth_secret: str | None = None
     registry_auth_file: str | None = None
+    public_hostname: str | None = None
+    token_max_ttl_seconds: int = TOKEN_MAX_TTL_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,4 +136,12 @@ class Settings:
             registry_auth=_choice(env, "REGISTRY_AUTH", ("none", "basic")),
             registry_auth_secret=_text(env, "REGISTRY_AUTH_SECRET"),
             registry_auth_file=_text(env, "REGISTRY_AUTH_FILE"),
+            public_hostname=_hostname(env, "PUBLIC_HOSTNAME"),
+            token_max_ttl_seconds=_int(
+                env,
+                "TOKEN_MAX_TTL_SECONDS",
+                TOKEN_MAX_TTL_SECONDS,
+                minimum=60,
+                maximum=TOKEN_MAX_TTL_SECONDS,
+            ),
         )

@@ -6,20 +6,26 @@
 * `tags/links/<registry>/<repo>/<hex>.json`: the manifest or blob `<hex>` in our
   bucket came from (or was confirmed by) that repository, so it may be served under
   its name; with the blob's size, and an expiry for private upstreams.
-* `tags/compositions/<sha>.json`: (base, wrapper, their digests) → composed digest.
-* `tags/sources/<wrap>/<hex>.json`: where each blob and manifest of a wrap comes from.
+* `tags/compositions/<sha>.json`: (base, wrappers, their digests, overrides) → composed digest.
+* `tags/sources/<scope>/<hex>.json`: where each blob and manifest of a wrapped name comes
+  from (one scope per wrap path, one per container token).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ociwrap.digest import encoded, is_digest
 from ociwrap.mediatypes import SERVABLE_TYPES
 from ociwrap.reference import ImageRef, Repository, WrapName
+
+if TYPE_CHECKING:
+    from ociwrap.recipes import Recipe
 
 #: Bump when composition output changes, so old compositions are not served as new.
 COMPOSITION_VERSION = 1
@@ -47,15 +53,37 @@ def wrap_key(wrap: WrapName) -> str:
     return _sha(f"{wrap.base}|{wrap.wrapper}")[:40]
 
 
-def composition_key(
-    base: ImageRef, base_digest: str, wrapper: ImageRef, wrapper_digest: str
-) -> str:
-    identity = f"{COMPOSITION_VERSION}|{base}|{base_digest}|{wrapper}|{wrapper_digest}"
+def composition_key(recipe: Recipe, base_digest: str, wrapper_digests: Sequence[str]) -> str:
+    """A recipe's composition of these digests. A wrap path's key is what it always was,
+    so compositions stored before container tokens existed are found again."""
+    if recipe.simple:
+        wrapper, digest = recipe.wrappers[0], wrapper_digests[0]
+        identity = f"{COMPOSITION_VERSION}|{recipe.base}|{base_digest}|{wrapper}|{digest}"
+    else:
+        overrides = recipe.overrides
+        identity = json.dumps(
+            [
+                COMPOSITION_VERSION,
+                str(recipe.base),
+                base_digest,
+                [[str(w), d] for w, d in zip(recipe.wrappers, wrapper_digests, strict=True)],
+                [
+                    overrides.entrypoint,
+                    overrides.cmd,
+                    overrides.env,
+                    overrides.labels,
+                    overrides.working_dir,
+                    overrides.user,
+                    overrides.platforms,
+                ],
+            ]
+        )
     return f"tags/compositions/{_sha(identity)}.json"
 
 
-def source_key(wrap: WrapName, digest: str) -> str:
-    return f"tags/sources/{wrap_key(wrap)}/{encoded(digest)}.json"
+def source_key(scope: str, digest: str) -> str:
+    """Where a wrapped name's record of `digest` lives (`scope`: one per wrap or token)."""
+    return f"tags/sources/{scope}/{encoded(digest)}.json"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from ociwrap.aws import make_client, make_s3_client
 from ociwrap.blobs import Blobs
 from ociwrap.composer import Composer
 from ociwrap.config import Settings
+from ociwrap.container_tokens import ContainerTokens
 from ociwrap.digest import check_digest
 from ociwrap.ecr import EcrLogins
 from ociwrap.imagesource import ImageSource
@@ -23,6 +24,7 @@ from ociwrap.logins import UpstreamLogins
 from ociwrap.memcache import BoundedCache
 from ociwrap.mirror import Mirror
 from ociwrap.proxy import ProxyService
+from ociwrap.recipes import Recipe, from_wrap
 from ociwrap.reference import check_reference, parse_wrap_name, resolve_repository
 from ociwrap.replies import Reply
 from ociwrap.secrets import SecretDocument
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
     from ociwrap.access import Users
 
 
+#: Container token images: `wt/<token>/<base repository>`.
+TOKEN_PREFIX = "wt/"
+
+
 class RegistryService:
     """Pull requests for any repository name, proxied or wrapped."""
 
@@ -44,32 +50,42 @@ class RegistryService:
         settings: Settings,
         proxy: ProxyService,
         wrapped: WrappedService,
+        tokens: ContainerTokens,
         users: Users | None = None,
     ) -> None:
         self.settings = settings
         self.aliases = settings.aliases
         self.proxy = proxy
         self.wrapped = wrapped
+        self.tokens = tokens
         self.users = users  # who may pull, with REGISTRY_AUTH=basic
+
+    def recipe(self, name: str) -> Recipe | None:
+        """The recipe a wrapped name stands for (wrap path or token image), else None."""
+        if name.startswith(TOKEN_PREFIX):
+            token, _, image = name[len(TOKEN_PREFIX) :].partition("/")
+            return self.tokens.recipe(token, image)
+        wrap = parse_wrap_name(name, self.aliases)
+        return from_wrap(wrap) if wrap is not None else None
 
     def manifest(self, name: str, ref: str, accept: list[str], head: bool) -> Reply:
         check_reference(ref)
-        wrap = parse_wrap_name(name, self.aliases)
-        if wrap is not None:
-            return self.wrapped.manifest(wrap, ref, head)
+        recipe = self.recipe(name)
+        if recipe is not None:
+            return self.wrapped.manifest(recipe, ref, head)
         return self.proxy.manifest(resolve_repository(name, self.aliases), ref, accept, head)
 
     def blob(self, name: str, digest: str, head: bool) -> Reply:
         check_digest(digest)
-        wrap = parse_wrap_name(name, self.aliases)
-        if wrap is not None:
-            return self.wrapped.blob(wrap, digest, head)
+        recipe = self.recipe(name)
+        if recipe is not None:
+            return self.wrapped.blob(recipe, digest, head)
         return self.proxy.blob(resolve_repository(name, self.aliases), digest, head)
 
     def tags(self, name: str, n: str | None, last: str | None) -> Reply:
-        wrap = parse_wrap_name(name, self.aliases)
-        if wrap is not None:
-            return self.wrapped.tags(wrap)
+        recipe = self.recipe(name)
+        if recipe is not None:
+            return self.wrapped.tags(recipe)
         return self.proxy.tags(name, resolve_repository(name, self.aliases), n, last)
 
 
@@ -120,5 +136,6 @@ def build_service(settings: Settings | None = None) -> RegistryService:
         settings,
         ProxyService(images, fetcher, blobs),
         WrappedService(composer, sources, images, blobs),
+        ContainerTokens(store, settings.aliases, settings.token_max_ttl_seconds),
         users,
     )

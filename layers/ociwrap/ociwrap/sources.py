@@ -15,16 +15,18 @@ from typing import Any
 from ociwrap.concurrency import parallel_map
 from ociwrap.memcache import BoundedCache
 from ociwrap.records import source_key
-from ociwrap.reference import WrapName
 from ociwrap.store import Store
 
 Record = dict[str, Any]
 PARALLEL_WRITES = 8
 
 
-def blob_source(source: str, size: int) -> Record:
-    """A blob record: `source` is "base", "wrapper" or "generated"."""
-    return {"kind": "blob", "source": source, "size": size}
+def blob_source(source: str, size: int, wrapper: int = 0) -> Record:
+    """A blob record: `source` is "base", "wrapper" (the `wrapper`-th) or "generated"."""
+    record: Record = {"kind": "blob", "source": source, "size": size}
+    if wrapper:
+        record["wrapper"] = wrapper
+    return record
 
 
 def manifest_source() -> Record:
@@ -38,20 +40,20 @@ class SourceRecords:
         self.store = store
         self.hot = cache
 
-    def record(self, wrap: WrapName, sources: Mapping[str, Record]) -> None:
+    def record(self, scope: str, sources: Mapping[str, Record]) -> None:
         """Write the records not already known to be written."""
         fresh = {
             digest: record
             for digest, record in sources.items()
-            if self.hot.get(source_key(wrap, digest)) != record
+            if self.hot.get(source_key(scope, digest)) != record
         }
 
         def write(digest: str) -> None:
-            self.store.put_json(source_key(wrap, digest), fresh[digest])
-            self.hot.put(source_key(wrap, digest), fresh[digest])
+            self.store.put_json(source_key(scope, digest), fresh[digest])
+            self.hot.put(source_key(scope, digest), fresh[digest])
 
         parallel_map(write, fresh, PARALLEL_WRITES)
 
-    def lookup(self, wrap: WrapName, digest: str) -> Record | None:
-        key = source_key(wrap, digest)
+    def lookup(self, scope: str, digest: str) -> Record | None:
+        key = source_key(scope, digest)
         return self.hot.get_or_load(key, lambda: self.store.get_json(key))
