@@ -128,6 +128,10 @@ def handler(monkeypatch, no_network, users_file):
         ("GET", "/v2/nothing/here"),
         ("PUT", "/v2/library/busybox/manifests/latest"),
         ("OPTIONS", "/v2/"),
+        ("POST", "/v1alpha/tokens"),
+        ("GET", "/v1alpha/tokens/" + "a" * 26),
+        ("DELETE", "/v1alpha/tokens/" + "a" * 26),
+        ("GET", "/v1alpha/openapi.json"),
     ],
 )
 @pytest.mark.parametrize("login", [None, basic("ci", "wrong"), "Bearer x"])

@@ -91,7 +91,7 @@ class ContainerTokens:
             return f"container token {token} was revoked"
         try:
             request = parse_token_request(
-                record["request"], self.aliases, max(record["request"]["ttlSeconds"], 60)
+                record["request"], self.aliases, max(record["request"]["ttlSeconds"], 1)
             )
             return Token(token, request, float(record["expires"]))
         except (KeyError, TypeError, ValueError, errors.RegistryError):

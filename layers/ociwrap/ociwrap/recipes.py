@@ -186,8 +186,8 @@ def parse_token_request(body: Any, aliases: dict[str, str], max_ttl: int) -> Tok
         document["platforms"] = platforms
         overrides["platforms"] = tuple(platforms)
     ttl = body.get("ttlSeconds", min(DEFAULT_TTL_SECONDS, max_ttl))
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 60 <= ttl <= max_ttl:
-        raise invalid_field("ttlSeconds", f"expected a whole number from 60 to {max_ttl}")
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= max_ttl:
+        raise invalid_field("ttlSeconds", f"expected a whole number from 1 to {max_ttl}")
     document["ttlSeconds"] = ttl
     return TokenRequest(document, base, wrappers, Overrides(**overrides), ttl)
 

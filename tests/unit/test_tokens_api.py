@@ -1,0 +1,167 @@
+"""The container token API through the handler: create, read, revoke, expire, limits.
+
+In-process S3 (one mock for the module); pulls of token images are integration tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import app
+from ociwrap_local.events import LocalContext, build_event
+
+TOKEN = re.compile(r"[a-z2-7]{26}")
+
+
+@pytest.fixture(scope="module")
+def aws():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARTIFACT_BUCKET", "unit-bucket")
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("REGISTRY_ALIASES", "local=http://127.0.0.1:9")
+        patch.delenv("S3_ENDPOINT_URL", raising=False)
+        patch.delenv("PUBLIC_HOSTNAME", raising=False)
+        with mock_aws():
+            boto3.client("s3").create_bucket(Bucket="unit-bucket")
+            app.reset_service()
+            yield
+            app.reset_service()
+
+
+@pytest.fixture
+def call(aws, no_network):
+    def call(method: str, path: str, body: object = None, headers=()) -> dict:
+        data = (
+            json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+        )
+        headers = [("Host", "registry.example.com"), ("Content-Type", "application/json"), *headers]
+        event = build_event(method, path, headers, data or b"")
+        return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+
+    return call
+
+
+def body_of(result: dict):
+    return json.loads(result["body"])
+
+
+REQUEST = {"image": "local/library/busybox:1", "wrappers": ["local/tools/wrapper:1"]}
+
+
+def test_a_token_is_created_read_and_revoked(call):
+    created = call("POST", "/v1alpha/tokens", {**REQUEST, "env": {"A": "1"}})
+    assert created["statusCode"] == 201
+    answer = body_of(created)
+    token = answer["token"]
+    assert TOKEN.fullmatch(token)
+    assert answer["targetImage"] == f"registry.example.com/wt/{token}/local/library/busybox:1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", answer["expiresAt"])
+    read = call("GET", f"/v1alpha/tokens/{token}")
+    assert read["statusCode"] == 200
+    assert body_of(read)["request"] == {**REQUEST, "env": {"A": "1"}, "ttlSeconds": 86400}
+    assert call("DELETE", f"/v1alpha/tokens/{token}")["statusCode"] == 204
+    gone = call("GET", f"/v1alpha/tokens/{token}")
+    assert gone["statusCode"] == 404
+    assert "revoked" in body_of(gone)["errors"][0]["message"]
+    pulled = call("GET", f"/v2/wt/{token}/local/library/busybox/manifests/1")
+    assert pulled["statusCode"] == 404
+    assert body_of(pulled)["errors"][0]["code"] == "NAME_UNKNOWN"
+
+
+def test_tokens_are_unique_and_random():
+    from ociwrap.container_tokens import new_token
+
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000 and all(TOKEN.fullmatch(t) for t in tokens)
+
+
+def test_public_hostname_names_the_target(call, monkeypatch):
+    monkeypatch.setenv("PUBLIC_HOSTNAME", "pull.example.org")
+    app.reset_service()
+    try:
+        answer = body_of(call("POST", "/v1alpha/tokens", REQUEST))
+        assert answer["targetImage"].startswith("pull.example.org/wt/")
+    finally:
+        monkeypatch.delenv("PUBLIC_HOSTNAME")
+        app.reset_service()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/v2/wt/notatoken/local/library/busybox/manifests/1", "unknown container token"),
+        (f"/v2/wt/{'a' * 26}/local/library/busybox/manifests/1", "unknown container token"),
+    ],
+)
+def test_unknown_tokens_are_name_unknown(call, path, message):
+    result = call("GET", path)
+    assert result["statusCode"] == 404
+    error = body_of(result)["errors"][0]
+    assert error["code"] == "NAME_UNKNOWN" and message in error["message"]
+
+
+def test_another_name_under_a_token_is_404(call):
+    token = body_of(call("POST", "/v1alpha/tokens", REQUEST))["token"]
+    result = call("GET", f"/v2/wt/{token}/local/library/other/manifests/1")
+    assert result["statusCode"] == 404
+    assert "is for local/library/busybox" in body_of(result)["errors"][0]["message"]
+
+
+def test_an_expired_token_is_404(call):
+    import time
+
+    token = body_of(call("POST", "/v1alpha/tokens", {**REQUEST, "ttlSeconds": 1}))["token"]
+    time.sleep(1.1)
+    result = call("GET", f"/v1alpha/tokens/{token}")
+    assert result["statusCode"] == 404
+    assert "expired" in body_of(result)["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b"{not json", 400, "(body)"),
+        ({"image": "busybox"}, 400, "wrappers"),
+        ({**REQUEST, "platforms": ["linux"]}, 400, "platforms[0]"),
+        (b'{"image": "' + b"a" * 70_000 + b'"}', 413, None),
+    ],
+)
+def test_malformed_requests_name_the_field(call, body, status, field):
+    result = call("POST", "/v1alpha/tokens", body)
+    assert result["statusCode"] == status
+    error = body_of(result)["errors"][0]
+    if field:
+        assert error["detail"]["field"] == field and error["message"].startswith(field)
+
+
+def test_a_base64_body_is_read(call):
+    event = build_event(
+        "POST",
+        "/v1alpha/tokens",
+        [("Host", "h"), ("Content-Type", "application/octet-stream")],
+        json.dumps(REQUEST).encode(),
+    )
+    assert event["isBase64Encoded"]
+    result = app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+    assert result["statusCode"] == 201
+    assert base64  # the event carried the body base64-encoded, as API Gateway does
+
+
+def test_the_openapi_document_is_served(call):
+    result = call("GET", "/v1alpha/openapi.json")
+    assert result["statusCode"] == 200
+    document = body_of(result)
+    assert document["openapi"].startswith("3.1")
+    assert set(document["paths"]) == {
+        "/v1alpha/tokens",
+        "/v1alpha/tokens/{token}",
+        "/v1alpha/openapi.json",
+    }
