@@ -28,6 +28,8 @@ PURE = {
     "replies",
     "deadline",
     "credentials",
+    "recipes",
+    "telemetry",
 }
 #: The services, top of the library; they may use everything below them.
 SERVICES = {

@@ -419,3 +419,27 @@ def test_samconfig_defaults() -> None:
     assert deploy["resolve_s3"] is True
     assert deploy["confirm_changeset"] is True
     assert default["validate"]["parameters"]["lint"] is True
+
+
+def test_snapstart_on_the_published_alias(resources: dict[str, Any]) -> None:
+    props = resources["RegistryFunction"]["Properties"]
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert props["AutoPublishAlias"] == "live"
+    assert props["Tracing"] == {"Ref": "Tracing"}
+
+
+def test_dashboard_and_alarms(resources: dict[str, Any]) -> None:
+    assert resources["RegistryDashboard"]["Type"] == "AWS::CloudWatch::Dashboard"
+    alarms = {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    watched = {(props["Namespace"], props["MetricName"]) for props in alarms.values()}
+    assert watched == {
+        ("AWS/ApiGateway", "5xx"),
+        ("ociwrap", "UpstreamErrors"),
+        ("AWS/Lambda", "Duration"),
+    }
+    duration = next(p for p in alarms.values() if p["MetricName"] == "Duration")
+    assert duration["Threshold"] < 28000  # before the request deadline, not after it

@@ -72,8 +72,16 @@ class Users:
         self.document = document
         self._parsed: tuple[str, dict[str, bytes]] | None = None
         self._verified = BoundedCache(max_entries=1024)
-        self._key = os.urandom(32)  # for remembering logins without keeping passwords
+        self._key: bytes | None = None  # for remembering logins without keeping passwords
         self._lock = threading.Lock()
+
+    def _remembering_key(self) -> bytes:
+        """Made on first use, not when built: an instance resumed from a SnapStart snapshot
+        must not share it with every other instance resumed from the same snapshot."""
+        with self._lock:
+            if self._key is None:
+                self._key = os.urandom(32)
+            return self._key
 
     def _users(self) -> dict[str, bytes]:
         text = self.document.text()
@@ -99,7 +107,9 @@ class Users:
         if login is None:
             return None
         user, password = login
-        remembered = hmac.new(self._key, f"{user}\0{password}".encode(), hashlib.sha256).digest()
+        remembered = hmac.new(
+            self._remembering_key(), f"{user}\0{password}".encode(), hashlib.sha256
+        ).digest()
         if self._verified.get(remembered.hex()) == user:
             return user
         hashed = users.get(user)

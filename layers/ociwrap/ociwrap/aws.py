@@ -11,12 +11,13 @@ points at its embedded moto server.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from ociwrap import deadline, errors
+from ociwrap import deadline, errors, telemetry
 
 CONNECT_TIMEOUT = 2
 READ_TIMEOUT = 5
@@ -31,6 +32,18 @@ def _refuse_past_deadline(what: str) -> Any:
             raise errors.deadline_exceeded(what, current.budget)
 
     return hook
+
+
+def _started(context: dict, **_kwargs: Any) -> None:
+    """botocore `before-call` hook: when the call (all its attempts) began."""
+    context["ociwrap_started"] = time.perf_counter()
+
+
+def _finished(context: dict, **_kwargs: Any) -> None:
+    """botocore `after-call` / `after-call-error` hook: count the call and its time."""
+    started = context.pop("ociwrap_started", None)
+    if started is not None:
+        telemetry.s3_call((time.perf_counter() - started) * 1000)
 
 
 def _config(**extra: Any) -> Config:
@@ -70,4 +83,7 @@ def make_s3_client(endpoint_url: str | None = None, region: str | None = None) -
         config=config,
     )
     client.meta.events.register("before-send.s3", _refuse_past_deadline("artifact storage (S3)"))
+    client.meta.events.register("before-call.s3", _started)
+    client.meta.events.register("after-call.s3", _finished)
+    client.meta.events.register("after-call-error.s3", _finished)
     return client

@@ -8,7 +8,7 @@ the size itself: a HEAD that followed a redirect to a GET-signed URL would fail.
 
 from __future__ import annotations
 
-from ociwrap import replies
+from ociwrap import replies, telemetry
 from ociwrap.mirror import Mirror
 from ociwrap.reference import Repository
 from ociwrap.replies import Reply
@@ -38,6 +38,7 @@ class Blobs:
             return self.stored(digest)
         answer = self.fetcher.blob(repo, digest)
         if answer.location:
+            telemetry.redirect("upstream")
             return replies.redirect(answer.location, digest)
         assert answer.response is not None
         self.mirror.copy(repo, digest, answer.response)
@@ -45,4 +46,5 @@ class Blobs:
 
     def stored(self, digest: str) -> Reply:
         """307 to a presigned URL of a blob in our bucket."""
+        telemetry.redirect("s3")
         return replies.redirect(self.store.presign_blob(digest, self.presign_ttl_seconds), digest)

@@ -10,11 +10,11 @@ source records of every blob before the composition record points at them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ociwrap import compose
+from ociwrap import compose, telemetry
 from ociwrap.concurrency import KeyedLocks, parallel_map
 from ociwrap.documents import Descriptor, Image, ImageIndex, ImageManifest, invalid
 from ociwrap.imagesource import ImageSource, Resolved, with_role
@@ -75,17 +75,21 @@ class Composer:
         the same keys; within this process later callers wait and reuse it.
         """
         with self._locks.lock(recipe.scope):
-            base = with_role("base", recipe.base, lambda: self.images.resolve(recipe.base))
-            wrappers = [
-                with_role(_role(recipe, n), image, lambda image=image: self.images.resolve(image))
-                for n, image in enumerate(recipe.wrappers)
-            ]
+            roles = ["base", *(_role(recipe, n) for n in range(len(recipe.wrappers)))]
+            resolved = parallel_map(  # base and wrappers at once: their upstreams add no time
+                lambda pair: with_role(pair[0], pair[1], lambda: self.images.resolve(pair[1])),
+                list(zip(roles, [recipe.base, *recipe.wrappers], strict=True)),
+                PARALLEL_PLATFORMS,
+            )
+            base, wrappers = resolved[0], resolved[1:]
             key = composition_key(recipe, base.digest, [w.digest for w in wrappers])
             record = self.hot.get_or_load(key, lambda: self.store.get_json(key))
             if record:
                 stored = self.images.stored(record["digest"])
                 if stored is not None:
+                    telemetry.cache("composition", "stored")
                     return Composition(record["digest"], stored.media_type, stored.body)
+            telemetry.event("compositions")
             composition = self._compose_now(recipe, base, wrappers)
             record = {"digest": composition.digest, "mediaType": composition.media_type}
             self.store.put_json(key, record)
@@ -129,13 +133,19 @@ class Composer:
         return False, (Descriptor(base.media_type, base.digest, size, raw),)
 
     def _compose_now(self, recipe: Recipe, base: Resolved, wrappers: list[Resolved]) -> Composition:
-        base_is_index, base_entries = self._platforms(base)
+        jobs: list[Callable[[], Any]] = [lambda: self._platforms(base)]
+        jobs += [
+            lambda wrapper=wrapper, n=n: self._document(wrapper, wrapper.digest, _role(recipe, n))
+            for n, wrapper in enumerate(wrappers)
+        ]
+        found = parallel_map(lambda job: job(), jobs, PARALLEL_PLATFORMS)
+        base_is_index, base_entries = found[0]
         if recipe.overrides.platforms is not None:
             base_entries = tuple(select(base_entries, recipe.overrides.platforms))
-        candidates: list[tuple[Descriptor, ...] | None] = []
-        for n, wrapper in enumerate(wrappers):
-            document = self._document(wrapper, wrapper.digest, _role(recipe, n))
-            candidates.append(document.images() if isinstance(document, ImageIndex) else None)
+        candidates: list[tuple[Descriptor, ...] | None] = [
+            document.images() if isinstance(document, ImageIndex) else None
+            for document in found[1:]
+        ]
         plan = plan_wrappers(base_entries, candidates)
 
         def compose_platform(

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ociwrap import deadline, errors
+from ociwrap import deadline, errors, telemetry
 from ociwrap.concurrency import KeyedLocks
 from ociwrap.documents import (
     Document,
@@ -98,7 +98,9 @@ class ImageSource:
         with self._locks.lock(key):
             known = self.hot.get(key)  # another request of this process may just have resolved it
             if isinstance(known, TagRecord) and known.fresh(self.clock()):
+                telemetry.cache("tag", "memory")
                 return Resolved(image, known.digest, known.media_type)
+            telemetry.cache("tag", "upstream")
             try:
                 with deadline.within(self._refresh_deadline(record)):
                     digest, media_type = self._resolve_upstream(image)
@@ -111,6 +113,7 @@ class ImageSource:
                     or self.links.private(image.repository.registry)
                 ):
                     raise
+                telemetry.event("stale")
                 logger.warning(
                     "upstream failed; serving stale tag %s -> %s (%.0f s past its TTL): %s",
                     image,
@@ -134,12 +137,15 @@ class ImageSource:
 
     def _tag_record(self, key: str) -> TagRecord | None:
         record = self.hot.get(key)
-        if record is None:
-            record = TagRecord.from_json(self.store.get_json(key))
-            if record is not None:
-                ttl = record.expires - self.clock()
-                if ttl > 0:
-                    self.hot.put(key, record, ttl=ttl)
+        if record is not None:
+            telemetry.cache("tag", "memory")
+            return record
+        record = TagRecord.from_json(self.store.get_json(key))
+        if record is not None:
+            ttl = record.expires - self.clock()
+            if ttl > 0:
+                telemetry.cache("tag", "s3")
+                self.hot.put(key, record, ttl=ttl)
         return record
 
     def _resolve_upstream(self, image: ImageRef) -> tuple[str, str]:
@@ -168,7 +174,9 @@ class ImageSource:
         if self.links.get(repo, digest) is not None:
             stored = self.stored(digest)
             if stored is not None:
+                telemetry.cache("manifest", "stored")
                 return stored
+        telemetry.cache("manifest", "upstream")
         fetched = self.fetch(repo, digest, SERVABLE_TYPES)
         return StoredManifest(fetched.body, fetched.media_type)
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import requests
 import urllib3
 
-from ociwrap import deadline, errors
+from ociwrap import deadline, errors, telemetry
 from ociwrap.credentials import Credential
 from ociwrap.errors import RegistryError
 from ociwrap.reference import Registry, Repository
@@ -126,6 +126,7 @@ class Transport:
         session = self._sessions[policy_of(registry)]
         headers = {"User-Agent": USER_AGENT, **(headers or {})}
         for attempt in range(1, STATUS_ATTEMPTS + 1):
+            started = time.perf_counter()
             try:
                 response = session.request(
                     method,
@@ -143,7 +144,9 @@ class Transport:
                 OSError,
                 ValueError,
             ) as exc:
+                telemetry.upstream_call(registry.name, started, failed=True)
                 raise transport_error(exc, who) from exc
+            telemetry.upstream_call(registry.name, started, failed=response.status_code >= 500)
             backoff = BACKOFF_SECONDS * 2 ** (attempt - 1)
             if (
                 response.status_code in RETRY_STATUSES

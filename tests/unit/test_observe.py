@@ -1,0 +1,184 @@
+"""Each request leaves one structured log line and EMF metrics, and never a secret.
+
+The real handler over an in-process S3 and a scripted upstream on 127.0.0.1 (aliased
+`stub`); what it prints to stdout is what CloudWatch would read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import app
+import observe
+from ociwrap_local.events import LocalContext, build_event
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def image(name: str, label: str | None) -> dict[str, bytes]:
+    """Blobs and manifest of a one-layer image, by path under /v2/<name>/."""
+    layer = f"layer of {name}".encode()
+    inner: dict = {"Cmd": ["run"]}
+    if label:
+        inner["Labels"] = {"org.goci.wrapper": label}
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": inner,
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest_of(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    return {
+        f"/v2/{name}/manifests/1": manifest,
+        f"/v2/{name}/manifests/{digest_of(manifest)}": manifest,
+        f"/v2/{name}/blobs/{digest_of(config)}": config,
+        f"/v2/{name}/blobs/{digest_of(layer)}": layer,
+    }
+
+
+@pytest.fixture
+def call(monkeypatch, scripted, loopback_only):
+    routes = {**image("team/base", None), **image("team/wrapper", "/w/run")}
+    for path, body in routes.items():
+        headers = {"Content-Type": OCI_MANIFEST} if "/manifests/" in path else {}
+        headers["Docker-Content-Digest"] = digest_of(body)
+        scripted.routes["GET", path] = lambda h, b=body, hd=headers: (200, hd, b)
+        scripted.routes["HEAD", path] = lambda h, b=body, hd=headers: (
+            200,
+            {**hd, "Content-Length": str(len(b))},
+            b"",
+        )
+    for name, value in {
+        "ARTIFACT_BUCKET": "unit-bucket",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "REGISTRY_ALIASES": f"stub={scripted.url}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="unit-bucket")
+        app.reset_service()
+
+        def call(method: str, path: str, headers=()) -> dict:
+            event = build_event(method, path, list(headers), b"")
+            return app.lambda_handler(event, LocalContext(aws_request_id="req-1"))
+
+        yield call
+        app.reset_service()
+
+
+@pytest.fixture
+def logs(monkeypatch):
+    """What the Powertools logger writes (its handler's stream was bound at import)."""
+    buffer = io.StringIO()
+    handler = observe.logger.registered_handler
+    previous = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(previous)
+
+
+def printed(capsys, logs) -> list[dict]:
+    """Every JSON line of stdout (EMF documents) and of the log, read since the last call."""
+    text = capsys.readouterr().out + logs.getvalue()
+    logs.seek(0)
+    logs.truncate()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def request_lines(lines: list[dict]) -> list[dict]:
+    return [line for line in lines if line.get("message") == "request"]
+
+
+def metric_names(lines: list[dict]) -> set[str]:
+    names = set()
+    for line in lines:
+        for directive in line.get("_aws", {}).get("CloudWatchMetrics", []):
+            assert directive["Namespace"] == "ociwrap"
+            names.update(metric["Name"] for metric in directive["Metrics"])
+    return names
+
+
+def test_one_log_line_per_request_with_what_it_cost(call, capsys, logs):
+    assert call("GET", "/v2/stub/team/base/manifests/1")["statusCode"] == 200
+    first = request_lines(printed(capsys, logs))
+    assert len(first) == 1
+    line = first[0]
+    assert (line["kind"], line["repository"], line["status"]) == (
+        "manifests",
+        "stub/team/base",
+        200,
+    )
+    assert line["cache"] == "miss" and line["upstream_calls"] >= 1 and line["s3_calls"] >= 1
+    assert line["function_request_id"] == "req-1"
+    assert call("GET", "/v2/stub/team/base/manifests/1")["statusCode"] == 200
+    again = request_lines(printed(capsys, logs))
+    assert len(again) == 1 and again[0]["cache"] == "hit" and again[0]["upstream_calls"] == 0
+
+
+def test_metrics_are_emf_documents_with_the_expected_names(call, capsys, logs):
+    wrap = "/v2/wrap/stub/team/base/1/with/stub/team/wrapper/1/manifests/latest"
+    assert call("GET", wrap)["statusCode"] == 200
+    lines = printed(capsys, logs)
+    assert len(request_lines(lines)) == 1
+    assert request_lines(lines)[0]["compositions"] == 1
+    assert {
+        "Requests",
+        "Latency",
+        "Errors",
+        "UpstreamRequests",
+        "UpstreamErrors",
+        "S3Requests",
+        "Compositions",
+        "CacheMisses",
+        "RegistryRequests",
+        "RegistryErrors",
+        "RegistryLatency",
+    } <= metric_names(lines)
+    registries = {
+        line["Registry"] for line in lines if "RegistryRequests" in line and "Registry" in line
+    }
+    assert registries == {"stub"}
+    layer = digest_of(b"layer of team/base")
+    assert call("GET", f"/v2/stub/team/base/blobs/{layer}")["statusCode"] == 307
+    lines = printed(capsys, logs)
+    assert "Redirects" in metric_names(lines)
+    assert {line["Target"] for line in lines if "Redirects" in line} == {"s3"}
+
+
+def test_nothing_secret_is_logged(call, capsys, logs):
+    secret = "Basic c2VjcmV0LXVzZXI6c2VjcmV0LXBhc3N3b3Jk"
+    call("GET", "/v2/stub/team/base/manifests/1", [("Authorization", secret)])
+    output = capsys.readouterr().out + logs.getvalue()
+    assert "request" in output
+    assert secret not in output and "c2VjcmV0" not in output
