@@ -193,9 +193,7 @@ def test_concurrent_first_requests_ask_the_upstream_once(source, scripted, image
     assert len([s for s in scripted.seen if s[0] == "HEAD"]) == 1
 
 
-def test_manifests_by_digest_come_from_s3_when_this_repository_gave_them(
-    source, scripted, image
-):
+def test_manifests_by_digest_come_from_s3_when_this_repository_gave_them(source, scripted, image):
     serve(scripted, HONEST)
     source.store.put_manifest(digest_of(HONEST), HONEST, OCI_MANIFEST)
     # stored, but another repository gave it: this one must have it too
