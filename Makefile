@@ -10,7 +10,7 @@ APT_PACKAGES := docker-registry skopeo podman umoci busybox-static runc containe
 TOOLS := docker-registry skopeo podman umoci busybox runc containerd ctr
 export PYTHONPATH := layers/ociwrap:functions/registry:dev
 
-.PHONY: run test unit lint system-packages bench smoke clean
+.PHONY: run test unit lint system-packages bench smoke clean mutate
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,16 @@ test: system-packages lint
 unit: $(VENV)/.dev-deps
 	$(VENV)/bin/pytest tests/unit
 
+# Mutation testing of the pure modules, each against its own unit tests (tests/mutation);
+# minutes, so not part of `make test`. ARGS picks modules, e.g. ARGS="reference.py --keep".
+mutate: $(VENV)/.dev-deps
+	$(VENV)/bin/python tests/mutation/run.py $(ARGS)
+
+# Full pulls direct, proxied and wrapped side by side, plus latencies, upstream requests,
+# memory and import time, as Markdown (minutes). ARGS, e.g. ARGS="--size-mib 64
+# --repetitions 5 --json bench.json".
 bench: $(VENV)/.dev-deps system-packages
-	PATH="$$PATH:/usr/sbin:/sbin" PYTHONPATH=$(PYTHONPATH):tests $(VENV)/bin/python tests/benchmark.py
+	PATH="$$PATH:/usr/sbin:/sbin" PYTHONPATH=$(PYTHONPATH):tests $(VENV)/bin/python tests/benchmark.py $(ARGS)
 
 smoke: $(VENV)/.dev-deps
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://registry.example.com [ARGS='--wrapper acme/wrapper/1']"; exit 2; }

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from ociwrap import compose
-from ociwrap import mediatypes as mt
 from ociwrap.compose import (
     ANNOTATION_BASE_DIGEST,
     ANNOTATION_BASE_NAME,
@@ -22,8 +21,8 @@ from ociwrap.compose import (
     Composed,
     canonical_json,
 )
+from ociwrap.compose_config import apply_overrides, merge_env, wrapper_entrypoint
 from ociwrap.compose_config import compose_config as compose_config_of
-from ociwrap.compose_config import merge_env, wrapper_entrypoint
 from ociwrap.documents import (
     ImageIndex,
     parse_descriptor,
@@ -33,6 +32,7 @@ from ociwrap.documents import (
 )
 from ociwrap.errors import RegistryError
 from ociwrap.platforms import plan_platforms as plan_entries
+from ociwrap.recipes import Overrides
 
 # Composition works on parsed documents; these take the JSON the upstreams send, so every
 # case below reads as "these documents in, these documents out".
@@ -283,7 +283,7 @@ def error_of(call, *args) -> RegistryError:
 def test_layers_are_base_then_wrapper_with_oci_media_types():
     manifest = json.loads(busybox().manifest_bytes)
     assert manifest["schemaVersion"] == 2
-    assert manifest["mediaType"] == mt.OCI_MANIFEST
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     digests = [layer["digest"] for layer in manifest["layers"]]
     assert digests == [
         digest_of("busybox-layer"),
@@ -291,9 +291,9 @@ def test_layers_are_base_then_wrapper_with_oci_media_types():
         digest_of("wrapper-layer-1"),
     ]
     assert [layer["mediaType"] for layer in manifest["layers"]] == [
-        mt.OCI_LAYER_GZIP,
-        mt.OCI_LAYER_GZIP,
-        mt.OCI_LAYER_ZSTD,
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
     ]
     assert [layer["size"] for layer in manifest["layers"]] == [2220094, 734, 211]
     assert manifest["layers"][1]["annotations"] == {"org.example.layer": "tools"}
@@ -309,7 +309,7 @@ def test_config_descriptor_matches_config_bytes():
     composed = busybox()
     manifest = json.loads(composed.manifest_bytes)
     assert manifest["config"] == {
-        "mediaType": mt.OCI_CONFIG,
+        "mediaType": "application/vnd.oci.image.config.v1+json",
         "digest": "sha256:" + hashlib.sha256(composed.config_bytes).hexdigest(),
         "size": len(composed.config_bytes),
     }
@@ -317,7 +317,7 @@ def test_config_descriptor_matches_config_bytes():
     assert composed.manifest_digest == (
         "sha256:" + hashlib.sha256(composed.manifest_bytes).hexdigest()
     )
-    assert composed.media_type == mt.OCI_MANIFEST
+    assert composed.media_type == "application/vnd.oci.image.manifest.v1+json"
 
 
 def test_annotations_are_written():
@@ -334,14 +334,14 @@ def test_annotations_are_written():
 def test_foreign_layers_keep_urls_and_become_nondistributable():
     base = copy.deepcopy(BUSYBOX_MANIFEST)
     base["layers"][0] = {
-        "mediaType": mt.DOCKER_FOREIGN_LAYER,
+        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
         "size": 1718332879,
         "digest": digest_of("windows-base"),
         "urls": ["https://mcr.microsoft.com/v2/windows/servercore/blobs/sha256:x"],
     }
     manifest = compose_manifest(base, WRAPPER_MANIFEST, b"{}", {})
     assert manifest["layers"][0] == {
-        "mediaType": mt.OCI_LAYER_NONDIST_GZIP,
+        "mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
         "size": 1718332879,
         "digest": digest_of("windows-base"),
         "urls": ["https://mcr.microsoft.com/v2/windows/servercore/blobs/sha256:x"],
@@ -517,9 +517,9 @@ def all_digests() -> list[str]:
 
 @pytest.mark.parametrize("seed", ["0", "1", "4242"])
 def test_digests_do_not_depend_on_the_hash_seed(seed):
-    root = Path(__file__).resolve().parents[2]
+    library = Path(compose.__file__).resolve().parents[1]  # the ociwrap package this test imports
     env = dict(os.environ, PYTHONHASHSEED=seed)
-    env["PYTHONPATH"] = os.pathsep.join([str(root / "layers" / "ociwrap"), str(root / "tests")])
+    env["PYTHONPATH"] = os.pathsep.join([str(library), str(Path(__file__).resolve().parents[1])])
     result = subprocess.run(
         [sys.executable, "-c", DIGESTS_SCRIPT, __file__],
         env=env,
@@ -593,7 +593,11 @@ def _artifact(manifest: dict) -> dict:
     "bad",
     [
         SCHEMA1,
-        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []},
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [],
+        },
         _without_config(NGINX_MANIFEST),
         _without_layers(NGINX_MANIFEST),
         _artifact(NGINX_MANIFEST),
@@ -633,7 +637,11 @@ def test_config_must_describe_the_layers(damage):
 
 
 def descriptor(seed: str, platform: dict | None, **extra: object) -> dict:
-    entry: dict = {"mediaType": mt.OCI_MANIFEST, "digest": digest_of(seed), "size": 1234}
+    entry: dict = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": digest_of(seed),
+        "size": 1234,
+    }
     if platform is not None:
         entry["platform"] = platform
     entry.update(extra)
@@ -659,7 +667,11 @@ def multi_base_index() -> dict:
                 },
             )
         )
-    return {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}
+    return {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }
 
 
 def wrapper_index(*platforms: tuple[str, str | None]) -> dict:
@@ -678,7 +690,7 @@ def wrapper_index(*platforms: tuple[str, str | None]) -> dict:
     )
     return {
         "schemaVersion": 2,
-        "mediaType": mt.DOCKER_MANIFEST_LIST,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
         "manifests": entries,
     }
 
@@ -741,12 +753,12 @@ def test_compose_index_lists_wrapped_manifests_in_base_order():
     ]
     index = compose_index(composed, ANNOTATIONS)
     document = json.loads(index.manifest_bytes)
-    assert index.media_type == mt.OCI_INDEX == document["mediaType"]
+    assert index.media_type == "application/vnd.oci.image.index.v1+json" == document["mediaType"]
     assert document["schemaVersion"] == 2
     assert document["annotations"] == ANNOTATIONS
     assert document["manifests"] == [
         {
-            "mediaType": mt.OCI_MANIFEST,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": image.manifest_digest,
             "size": len(image.manifest_bytes),
             "platform": entry["platform"],
@@ -757,39 +769,14 @@ def test_compose_index_lists_wrapped_manifests_in_base_order():
     assert index.manifest_digest == "sha256:" + hashlib.sha256(index.manifest_bytes).hexdigest()
 
 
-def test_detect_media_type():
-    assert mt.detect_media_type(BUSYBOX_MANIFEST, mt.OCI_MANIFEST) == mt.DOCKER_MANIFEST
-    bare = {k: v for k, v in NGINX_MANIFEST.items() if k != "mediaType"}
-    assert mt.detect_media_type(bare, "application/vnd.docker.distribution.manifest.v2+json") == (
-        mt.DOCKER_MANIFEST
-    )
-    assert mt.detect_media_type(bare, "application/json; charset=utf-8") == mt.OCI_MANIFEST
-    assert mt.detect_media_type(bare, None) == mt.OCI_MANIFEST
-    assert mt.detect_media_type({"schemaVersion": 2, "manifests": []}, "") == mt.OCI_INDEX
-    assert mt.detect_media_type(SCHEMA1, None) == mt.DOCKER_SCHEMA1_MANIFEST
-    assert mt.detect_media_type({}, "text/plain") == "text/plain"
-
-
-@pytest.mark.parametrize(
-    ("docker", "oci"),
-    [
-        (mt.DOCKER_LAYER_GZIP, mt.OCI_LAYER_GZIP),
-        (mt.DOCKER_FOREIGN_LAYER, mt.OCI_LAYER_NONDIST_GZIP),
-        (mt.DOCKER_CONFIG, mt.OCI_CONFIG),
-        (mt.DOCKER_MANIFEST, mt.OCI_MANIFEST),
-        (mt.DOCKER_MANIFEST_LIST, mt.OCI_INDEX),
-        (mt.OCI_LAYER_ZSTD, mt.OCI_LAYER_ZSTD),
-        ("application/vnd.example.unknown", "application/vnd.example.unknown"),
-    ],
-)
-def test_to_oci(docker, oci):
-    assert mt.to_oci(docker) == oci
-
-
 def many_layers(count: int, seed: str) -> tuple[dict, dict]:
     manifest = copy.deepcopy(NGINX_MANIFEST)
     manifest["layers"] = [
-        {"mediaType": mt.OCI_LAYER_GZIP, "digest": digest_of(f"{seed}-{n}"), "size": 1}
+        {
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": digest_of(f"{seed}-{n}"),
+            "size": 1,
+        }
         for n in range(count)
     ]
     config = copy.deepcopy(NGINX_CONFIG)
@@ -810,3 +797,236 @@ def test_at_most_127_layers():
 
 def test_env_values_may_contain_equals_signs():
     assert merge_env(["A=x=y", "B=1"], ["A=p=q"]) == ["A=p=q", "B=1"]
+
+
+# ------------------------------------------------------------------ outputs own their data
+
+
+def scribble(value: object) -> None:
+    """Change every dict and list inside `value`, in place."""
+    if isinstance(value, dict):
+        for item in list(value.values()):
+            scribble(item)
+        value["scribbled"] = True
+    elif isinstance(value, list):
+        for item in value:
+            scribble(item)
+        value.append("scribbled")
+
+
+def test_composed_documents_share_nothing_with_their_inputs():
+    base_config = copy.deepcopy(NGINX_CONFIG)
+    base_config["container_config"] = {"Cmd": ["/bin/sh"], "Volumes": {"/data": {}}}
+    base_config["config"]["Labels"]["org.example.list"] = ["hostile", "but", "JSON"]
+    base_config["history"][0]["extra"] = {"nested": ["x"]}
+    inputs = (NGINX_MANIFEST, base_config, WRAPPER_MANIFEST, WRAPPER_CONFIG)
+    before = copy.deepcopy(inputs)
+    base = parse_image(NGINX_MANIFEST, base_config, "base")
+    wrapper = parse_image(WRAPPER_MANIFEST, WRAPPER_CONFIG, "wrapper")
+    scribble(compose_config_of(base, wrapper))
+    scribble(compose.compose_manifest(base.manifest, wrapper.manifest, b"{}", ANNOTATIONS))
+    assert inputs == before
+
+
+# ------------------------------------------------------------------- errors nobody expects
+
+
+@pytest.mark.parametrize("annotations", [["a"], "a=b", {"a": 1}, {1: "a"}, {"a": None}])
+def test_annotations_must_map_strings_to_strings(annotations):
+    base = parse_manifest(NGINX_MANIFEST, "base")
+    wrapper = parse_manifest(WRAPPER_MANIFEST, "wrapper")
+    with pytest.raises(TypeError) as caught:
+        compose.compose_manifest(base, wrapper, b"{}", annotations)
+    assert str(caught.value) == "annotations must map strings to strings"
+    with pytest.raises(TypeError) as caught:
+        compose_index([(multi_base_index()["manifests"][0], nginx())], annotations)
+    assert str(caught.value) == "annotations must map strings to strings"
+
+
+def test_an_index_needs_a_manifest():
+    with pytest.raises(ValueError) as caught:
+        compose_index([], {})
+    assert str(caught.value) == "an index needs at least one wrapped manifest"
+
+
+def test_a_config_that_cannot_be_serialised_is_invalid_upstream_format():
+    base = copy.deepcopy(NGINX_CONFIG)
+    base["config"]["Healthcheck"] = {"Interval": float("nan")}
+    err = error_of(compose_image, NGINX_MANIFEST, base, WRAPPER_MANIFEST, WRAPPER_CONFIG, {})
+    assert (err.code, err.status, err.message) == (
+        "MANIFEST_INVALID",
+        400,
+        "invalid upstream image format",
+    )
+    assert err.detail == {
+        "image": "base or wrapper",
+        "reason": "config cannot be serialised: Out of range float values are not JSON compliant",
+    }
+    wrapper = copy.deepcopy(WRAPPER_CONFIG)
+    wrapper["config"]["Labels"]["org.example.bad"] = "\ud800"
+    err = error_of(compose_image, NGINX_MANIFEST, NGINX_CONFIG, WRAPPER_MANIFEST, wrapper, {})
+    assert err.detail["reason"].startswith("config cannot be serialised: 'utf-8' codec")
+
+
+def test_a_manifest_that_cannot_be_serialised_is_invalid_upstream_format():
+    wrapper = copy.deepcopy(WRAPPER_MANIFEST)
+    wrapper["layers"][0]["annotations"] = {"org.example.size": float("inf")}
+    err = error_of(compose_image, NGINX_MANIFEST, NGINX_CONFIG, wrapper, WRAPPER_CONFIG, {})
+    assert (err.code, err.status, err.message) == (
+        "MANIFEST_INVALID",
+        400,
+        "invalid upstream image format",
+    )
+    assert err.detail == {
+        "image": "base or wrapper",
+        "reason": "manifest cannot be serialised: Out of range float values are not JSON compliant",
+    }
+
+
+def test_too_many_layers_names_the_counts():
+    base, base_config = many_layers(126, "base")
+    err = error_of(compose_image, base, base_config, WRAPPER_MANIFEST, WRAPPER_CONFIG, {})
+    assert err.message == "the wrapped image would have 128 layers; at most 127 are allowed"
+    assert err.detail == {"base": 126, "wrapper": 2}
+    base, base_config = many_layers(123, "base")
+    wrappers = [parse_image(WRAPPER_MANIFEST, WRAPPER_CONFIG, "wrapper")] * 3
+    with pytest.raises(RegistryError) as caught:
+        compose.compose_image(parse_image(base, base_config, "base"), wrappers, {})
+    assert caught.value.detail == {"base": 123, "wrapper": 6}
+    base, base_config = many_layers(121, "base")
+    composed = compose.compose_image(parse_image(base, base_config, "base"), wrappers, {})
+    assert len(json.loads(composed.manifest_bytes)["layers"]) == 127
+
+
+# --------------------------------------------------------------------------- history details
+
+
+def test_synthetic_history_entries_in_full():
+    base = copy.deepcopy(NGINX_CONFIG)
+    del base["history"]
+    config = compose_config(NGINX_MANIFEST, base, WRAPPER_MANIFEST, WRAPPER_CONFIG)
+    assert config["history"][:3] == [
+        {
+            "created": "2024-01-02T03:04:05Z",
+            "created_by": "ociwrap: base layer",
+            "comment": f"layer {n} of 3 of the base image, "
+            "whose history was missing or did not match its layers",
+        }
+        for n in (1, 2, 3)
+    ]
+
+
+@pytest.mark.parametrize("created", ["", 1704164645, None])
+def test_only_a_textual_created_is_copied_into_history(created):
+    base = copy.deepcopy(NGINX_CONFIG)
+    del base["history"]
+    base["created"] = created
+    config = compose_config(NGINX_MANIFEST, base, WRAPPER_MANIFEST, WRAPPER_CONFIG)
+    assert all("created" not in entry for entry in config["history"][:3])
+    assert config["history"][-1] == {
+        "created_by": "ociwrap: entrypoint /goci/wrap",
+        "empty_layer": True,
+    }
+
+
+# ------------------------------------------------------------- several wrappers, overrides
+
+
+def second_wrapper(labels: dict | None = None, env: list | None = None) -> tuple[dict, dict]:
+    manifest = copy.deepcopy(WRAPPER_MANIFEST)
+    manifest["layers"] = [manifest["layers"][0]]
+    config = copy.deepcopy(WRAPPER_CONFIG)
+    config["config"]["Labels"] = labels or {"org.goci.wrapper": "/second/wrap"}
+    config["config"]["Env"] = env
+    config["rootfs"]["diff_ids"] = [digest_of("second-diff")]
+    config["history"] = [{"created_by": "COPY wrap /second/wrap"}]
+    return manifest, config
+
+
+def test_a_later_wrapper_wins_labels_and_env():
+    manifest, config = second_wrapper(
+        {"org.goci.wrapper": "/second/wrap", "org.example.tier": "second"},
+        ["LANG=C.UTF-8", "SECOND=2", "PATH=/second/bin"],
+    )
+    wrappers = [
+        parse_image(WRAPPER_MANIFEST, WRAPPER_CONFIG, "wrapper"),
+        parse_image(manifest, config, "wrapper"),
+    ]
+    composed = compose_config_of(parse_image(NGINX_MANIFEST, NGINX_CONFIG, "base"), wrappers)
+    inner = composed["config"]
+    assert inner["Entrypoint"] == ["/goci/wrap", "/second/wrap", "/docker-entrypoint.sh"]
+    assert inner["Labels"] == {
+        "maintainer": "NGINX Docker Maintainers",
+        "org.example.tier": "second",
+        "org.goci.wrapper": "/second/wrap",
+        "org.opencontainers.image.title": "wrapper",
+    }
+    assert inner["Env"] == [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "NGINX_VERSION=1.25.3",
+        "LANG=C.UTF-8",
+        "GOCI_HOME=/goci",
+        "SECOND=2",
+    ]
+    assert composed["history"][-1]["created_by"] == "ociwrap: entrypoint /goci/wrap /second/wrap"
+
+
+def test_a_later_wrapper_without_env_keeps_the_env_so_far():
+    manifest, config = second_wrapper()
+    wrappers = [
+        parse_image(WRAPPER_MANIFEST, WRAPPER_CONFIG, "wrapper"),
+        parse_image(manifest, config, "wrapper"),
+    ]
+    base = copy.deepcopy(BUSYBOX_CONFIG)
+    base["config"]["Labels"] = None
+    composed = compose_config_of(parse_image(BUSYBOX_MANIFEST, base, "base"), wrappers)
+    assert composed["config"]["Env"] == [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG=C.UTF-8",
+        "GOCI_HOME=/goci",
+    ]
+    assert composed["config"]["Labels"]["org.example.tier"] == "wrapper"
+
+
+def test_a_lone_string_entrypoint_is_one_element():
+    base = copy.deepcopy(NGINX_CONFIG)
+    base["config"]["Entrypoint"] = "/docker-entrypoint.sh --flag"
+    config = compose_config(NGINX_MANIFEST, base, WRAPPER_MANIFEST, WRAPPER_CONFIG)
+    assert config["config"]["Entrypoint"] == ["/goci/wrap", "/docker-entrypoint.sh --flag"]
+
+
+def test_overrides_are_recorded_with_the_base_timestamp():
+    base = parse_image(NGINX_MANIFEST, NGINX_CONFIG, "base")
+    wrapper = parse_image(WRAPPER_MANIFEST, WRAPPER_CONFIG, "wrapper")
+    config = compose_config_of(base, wrapper, Overrides(labels=(("org.example.tier", "token"),)))
+    assert config["history"][-1] == {
+        "created": "2024-01-02T03:04:05Z",
+        "created_by": "ociwrap: overrides labels",
+        "empty_layer": True,
+    }
+    assert config["config"]["Labels"] == {
+        "maintainer": "NGINX Docker Maintainers",
+        "org.example.tier": "token",
+        "org.goci.wrapper": "/goci/wrap",
+        "org.opencontainers.image.title": "wrapper",
+    }
+
+
+def test_platform_only_overrides_change_nothing_but_are_recorded():
+    base = parse_image(NGINX_MANIFEST, NGINX_CONFIG, "base")
+    wrapper = parse_image(WRAPPER_MANIFEST, WRAPPER_CONFIG, "wrapper")
+    plain = compose_config_of(base, wrapper)
+    config = compose_config_of(base, wrapper, Overrides(platforms=("linux/arm64",)))
+    assert config["config"] == plain["config"]
+    assert config["history"][:-1] == plain["history"]
+    assert config["history"][-1]["created_by"] == "ociwrap: overrides platforms"
+    assert compose_config_of(base, wrapper, Overrides()) == plain
+
+
+def test_overrides_on_an_empty_container_config():
+    inner: dict = {}
+    apply_overrides(inner, Overrides(env=(("A", "1=2"),), labels=(("k", "v"),)))
+    assert inner == {"Env": ["A=1=2"], "Labels": {"k": "v"}}
+    inner = {"Env": ["A=0", "B=1", "A=2"], "Labels": None}
+    apply_overrides(inner, Overrides(env=(("A", "3"),), labels=(("k", "v"),), user=""))
+    assert inner == {"Env": ["A=3", "B=1", "A=3"], "Labels": {"k": "v"}, "User": ""}

@@ -11,11 +11,15 @@ import zlib
 import pytest
 
 from ociwrap.errors import RegistryError
-from ociwrap.mediatypes import DOCKER_SCHEMA1_MANIFEST, OCI_INDEX, OCI_MANIFEST, SERVABLE_TYPES
 from ociwrap.reference import Registry, Repository
-from ociwrap.upstream.fetch import MAX_MANIFEST_BYTES, Fetcher
+from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 from scripted_upstream import drip
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_SCHEMA1_MANIFEST = "application/vnd.docker.distribution.manifest.v1+json"
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # the 4 MiB of the README's limits
 
 MANIFEST = json.dumps(
     {
@@ -30,7 +34,12 @@ MANIFEST = json.dumps(
     }
 ).encode()
 DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
-ALL = list(SERVABLE_TYPES)
+ALL = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+]
 PATH = "/v2/team/app/manifests/1"
 
 

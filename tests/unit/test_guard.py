@@ -2,6 +2,7 @@
 and nothing (alias or not) may lead to link-local or metadata addresses."""
 
 import socket
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
@@ -11,6 +12,8 @@ from ociwrap.upstream.guard import (
     allows,
     is_link_local_address,
     is_public_address,
+    judged,
+    refuses_name,
 )
 from ociwrap.upstream.session import UpstreamSession
 
@@ -133,3 +136,101 @@ def test_refusals_are_not_retried(no_network, monkeypatch):
     with pytest.raises(AddressRefused):
         UpstreamSession(Policy.NOT_LINK_LOCAL).get("http://metadata.example/")
     assert lookups == ["metadata.example"]
+
+
+# -- the judgement itself, boundary by boundary --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "addresses"),
+    [
+        ("10.0.0.1", [IPv4Address("10.0.0.1")]),
+        ("fe80::1%eth0", [IPv6Address("fe80::1")]),
+        ("fe80::1%a%b", [IPv6Address("fe80::1")]),
+        ("::ffff:10.0.0.1", [IPv6Address("::ffff:a00:1"), IPv4Address("10.0.0.1")]),
+        ("64:ff9b::a9fe:a9fe", [IPv6Address("64:ff9b::a9fe:a9fe"), IPv4Address("169.254.169.254")]),
+        (
+            "64:ff9b:1:8000::a9fe:a9fe",
+            [IPv6Address("64:ff9b:1:8000::a9fe:a9fe"), IPv4Address("169.254.169.254")],
+        ),
+        ("::a9fe:a9fe", [IPv6Address("::a9fe:a9fe"), IPv4Address("169.254.169.254")]),
+        # just outside the NAT64 (64:ff9b::/96) and IPv4-compatible (::/96) prefixes
+        ("64:ff9b::1:a9fe:a9fe", [IPv6Address("64:ff9b::1:a9fe:a9fe")]),
+        ("::1:a9fe:a9fe", [IPv6Address("::1:a9fe:a9fe")]),
+        ("2002:a9fe:a9fe::", [IPv6Address("2002:a9fe:a9fe::"), IPv4Address("169.254.169.254")]),
+    ],
+)
+def test_judged_addresses(address, addresses):
+    assert judged(address) == addresses
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.254.0.0",
+        "169.254.255.255",
+        "fe80::",
+        "febf:ffff::1",
+        "fd00:ec2::254",
+        "64:ff9b:1:ffff::a9fe:1",
+    ],
+)
+def test_edges_of_link_local(address):
+    assert is_link_local_address(address)
+    assert not allows(Policy.NOT_LINK_LOCAL, address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "169.253.255.255",
+        "169.255.0.1",
+        "fe7f:ffff::1",
+        "fec0::1",
+        "fd00:ec2::253",
+        "fd00:ec2::255",
+        "::1:a9fe:a9fe",
+        "64:ff9b::1:a9fe:a9fe",
+    ],
+)
+def test_neighbours_of_link_local_are_allowed_for_aliases(address):
+    assert not is_link_local_address(address)
+    assert allows(Policy.NOT_LINK_LOCAL, address)
+
+
+@pytest.mark.parametrize(
+    ("policy", "host", "refused"),
+    [
+        (Policy.PUBLIC, "localhost", True),
+        (Policy.PUBLIC, "LOCALHOST.", True),
+        (Policy.PUBLIC, "localhost..", True),
+        (Policy.PUBLIC, "registry.localhost", True),
+        (Policy.PUBLIC, "a.b.localhost.", True),
+        (Policy.PUBLIC, ".localhost", True),
+        (Policy.PUBLIC, "localhost.example.com", False),
+        (Policy.PUBLIC, "mylocalhost", False),
+        (Policy.PUBLIC, "localhost .", False),
+        (Policy.PUBLIC, "registry.example.com", False),
+        (Policy.NOT_LINK_LOCAL, "localhost", False),
+        (Policy.NOT_LINK_LOCAL, "registry.localhost", False),
+    ],
+)
+def test_names_refused_before_lookup(policy, host, refused):
+    assert refuses_name(policy, host) is refused
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        (Policy.PUBLIC, "refusing to connect to r.example (10.0.0.1): not a public address"),
+        (
+            Policy.NOT_LINK_LOCAL,
+            "refusing to connect to r.example (10.0.0.1): not allowed (link-local)",
+        ),
+    ],
+)
+def test_refusals_say_what_and_why(policy, message):
+    refused = AddressRefused("r.example", "10.0.0.1", policy)
+    assert str(refused) == message
+    assert (refused.host, refused.address, refused.policy) == ("r.example", "10.0.0.1", policy)
+    assert not isinstance(refused, OSError)

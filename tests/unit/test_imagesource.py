@@ -17,12 +17,13 @@ import pytest
 from ociwrap.errors import RegistryError
 from ociwrap.imagesource import ImageSource
 from ociwrap.links import Links
-from ociwrap.mediatypes import OCI_MANIFEST
 from ociwrap.memcache import BoundedCache
 from ociwrap.reference import ImageRef, Registry, Repository
 from ociwrap.store import Store
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def manifest(seed: str) -> bytes:

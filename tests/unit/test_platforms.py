@@ -2,7 +2,18 @@
 
 import pytest
 
-from ociwrap.platforms import Platform, compatible, is_attestation, match, normalize
+from ociwrap.documents import Descriptor
+from ociwrap.errors import RegistryError
+from ociwrap.platforms import (
+    Platform,
+    compatible,
+    is_attestation,
+    match,
+    normalize,
+    plan_platforms,
+    plan_wrappers,
+    select,
+)
 
 
 def entry(os: str, arch: str, variant: str | None = None, **extra: object) -> dict:
@@ -42,10 +53,21 @@ ATTESTATION = {
         (("linux", "arm64", "8"), ("linux", "arm64", "")),
         (("linux", "arm64", "v8.0"), ("linux", "arm64", "")),
         (("linux", "arm64", "9"), ("linux", "arm64", "v9")),
+        (("linux", "arm64", "9.0"), ("linux", "arm64", "v9")),
+        (("linux", "arm64", "v9.0"), ("linux", "arm64", "v9")),
+        (("linux", "arm64", "v9.2"), ("linux", "arm64", "v9.2")),
+        (("linux", "aarch64", "V8"), ("linux", "arm64", "")),
         (("linux", "armhf", ""), ("linux", "arm", "v7")),
         (("linux", "armel", ""), ("linux", "arm", "v6")),
         (("linux", "arm", ""), ("linux", "arm", "v7")),
         (("linux", "arm", "6"), ("linux", "arm", "v6")),
+        (("linux", "arm", "5"), ("linux", "arm", "v5")),
+        (("linux", "arm", "7"), ("linux", "arm", "v7")),
+        (("linux", "arm", "8"), ("linux", "arm", "v8")),
+        (("linux", "arm", "v6"), ("linux", "arm", "v6")),
+        (("linux", "armhf", "v6"), ("linux", "arm", "v7")),
+        (("linux", "amd64", "v2"), ("linux", "amd64", "v2")),
+        (("linux", "i386", "v1"), ("linux", "386", "")),
         (("linux", "i386", ""), ("linux", "386", "")),
         (("MacOS", "ARM64", ""), ("darwin", "arm64", "")),
         (("linux", "s390x", ""), ("linux", "s390x", "")),
@@ -152,3 +174,195 @@ def test_compatible_ladders():
     ]
     assert spelled(Platform("linux", "amd64")) == ["linux/amd64"]
     assert spelled(Platform("linux", "riscv64")) == ["linux/riscv64"]
+
+
+def test_normalize_keeps_os_version_and_features():
+    platform = Platform("Windows", "x86_64", "v1", "10.0.17763.5329", ("win32k",))
+    assert normalize(platform) == Platform("windows", "amd64", "", "10.0.17763.5329", ("win32k",))
+
+
+def spelled(platform: Platform) -> list[str]:
+    return [str(p) for p in compatible(platform)]
+
+
+@pytest.mark.parametrize(
+    ("platform", "ladder"),
+    [
+        (("linux", "amd64", "v3"), ["linux/amd64/v3", "linux/amd64/v2", "linux/amd64"]),
+        (("linux", "amd64", "v2"), ["linux/amd64/v2", "linux/amd64"]),
+        (
+            ("linux", "x86_64", "v4"),
+            ["linux/amd64/v4", "linux/amd64/v3", "linux/amd64/v2", "linux/amd64"],
+        ),
+        (("linux", "amd64", "v10"), ["linux/amd64/v10"]),
+        (("linux", "arm", "v8"), ["linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
+        (("linux", "arm", "v6"), ["linux/arm/v6", "linux/arm/v5"]),
+        (("linux", "arm", "v5"), ["linux/arm/v5"]),
+        (("linux", "arm64", ""), ["linux/arm64"]),
+        (("linux", "arm64", "v8.1"), ["linux/arm64/v8.1", "linux/arm64"]),
+        (("linux", "arm64", "v8x2"), ["linux/arm64/v8x2"]),
+        (("linux", "arm64", "v7"), ["linux/arm64/v7"]),
+        (
+            ("linux", "arm64", "v9"),
+            ["linux/arm64/v9"] + [f"linux/arm64/v8.{m}" for m in range(5, 0, -1)] + ["linux/arm64"],
+        ),
+        (
+            ("linux", "arm64", "v9.1"),
+            ["linux/arm64/v9.1", "linux/arm64/v9"]
+            + [f"linux/arm64/v8.{m}" for m in range(6, 0, -1)]
+            + ["linux/arm64"],
+        ),
+        (
+            ("linux", "arm64", "v9.5"),
+            [f"linux/arm64/v9.{m}" for m in range(5, 0, -1)]
+            + ["linux/arm64/v9"]
+            + [f"linux/arm64/v8.{m}" for m in range(9, 0, -1)]
+            + ["linux/arm64"],
+        ),
+    ],
+)
+def test_variant_preference_orders(platform, ladder):
+    assert spelled(Platform(*platform)) == ladder
+
+
+def test_ladders_keep_os_version_and_features():
+    windows = Platform("windows", "amd64", "v2", "10.0.17763.5329", ("win32k",))
+    assert compatible(windows) == (
+        Platform("windows", "amd64", "v2", "10.0.17763.5329", ("win32k",)),
+        Platform("windows", "amd64", "", "10.0.17763.5329", ("win32k",)),
+    )
+
+
+@pytest.mark.parametrize("value", [None, "x", ["platform"], 3])
+def test_only_objects_are_attestations(value):
+    assert is_attestation(value) is False
+
+
+def test_attestations_need_both_unknowns_or_the_annotation():
+    assert not is_attestation({"platform": {"os": "unknown", "architecture": "amd64"}})
+    assert not is_attestation({"platform": {"os": "linux", "architecture": "unknown"}})
+    assert not is_attestation({"platform": "unknown/unknown"})
+    assert not is_attestation({"annotations": {"vnd.docker.reference.type": "sbom"}})
+    assert not is_attestation({"annotations": ["vnd.docker.reference.type"]})
+
+
+def test_windows_without_a_build_on_either_side_matches():
+    wanted = Platform("windows", "amd64", os_version="10.0.20348.1000")
+    unversioned = entry("windows", "amd64")
+    assert match(wanted, [unversioned]) is unversioned
+    versioned = entry("windows", "amd64", **{"os.version": "10.0.17763.5329"})
+    assert match(Platform("windows", "amd64"), [versioned]) is versioned
+
+
+def test_os_version_matters_on_windows_only():
+    linux = entry("linux", "amd64", **{"os.version": "6.1"})
+    assert match(Platform("linux", "amd64", os_version="5.10"), [linux]) is linux
+
+
+def test_entries_after_an_attestation_in_the_middle_are_candidates():
+    amd64, arm64 = entry("linux", "amd64"), entry("linux", "arm64")
+    assert match(Platform("linux", "arm64"), [amd64, ATTESTATION, arm64]) is arm64
+    assert match(Platform("linux", "amd64"), [ATTESTATION, ATTESTATION, amd64]) is amd64
+
+
+def test_the_first_of_equally_good_candidates_wins():
+    first, second = entry("linux", "amd64"), entry("linux", "x86_64")
+    assert match(Platform("linux", "amd64"), [first, second]) is first
+    assert match(Platform("linux", "amd64"), [second, first]) is second
+
+
+# -- plans: which wrapper goes on which base platform --------------------------------------
+
+
+def descriptor(raw: dict) -> Descriptor:
+    return Descriptor(raw["mediaType"], raw["digest"], raw["size"], raw)
+
+
+BASE = [
+    descriptor(entry("linux", "amd64")),
+    descriptor(entry("linux", "arm64", "v8")),
+    descriptor(entry("linux", "arm", "v7")),
+]
+
+
+def test_a_single_image_wrapper_serves_every_base_platform():
+    assert plan_platforms(BASE, None) == [(base, None) for base in BASE]
+
+
+def test_each_base_platform_takes_its_wrapper_variant():
+    wrapper = [
+        descriptor(entry("linux", "arm", "v6")),
+        descriptor(entry("linux", "aarch64")),
+        descriptor(entry("linux", "x86_64")),
+    ]
+    plan = plan_platforms(BASE, wrapper)
+    assert plan == [(BASE[0], wrapper[2]), (BASE[1], wrapper[1]), (BASE[2], wrapper[0])]
+    assert [id(chosen) for _, chosen in plan] == [id(wrapper[2]), id(wrapper[1]), id(wrapper[0])]
+
+
+def test_base_platforms_without_a_wrapper_variant_are_left_out():
+    wrapper = [descriptor(entry("linux", "arm64")), descriptor(ATTESTATION)]
+    assert plan_platforms(BASE, wrapper) == [(BASE[1], wrapper[0])]
+
+
+def test_no_platform_in_common_is_manifest_unknown():
+    wrapper = [descriptor(entry("linux", "riscv64")), descriptor(entry("linux", "s390x"))]
+    with pytest.raises(RegistryError) as caught:
+        plan_platforms(BASE, wrapper)
+    error = caught.value
+    assert (error.code, error.status) == ("MANIFEST_UNKNOWN", 404)
+    assert error.message == "no platform of the base image has a matching wrapper variant"
+    assert error.detail == {
+        "base": ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"],
+        "wrapper": ["linux/riscv64", "linux/s390x"],
+    }
+
+
+def test_an_empty_base_has_no_plan():
+    with pytest.raises(RegistryError) as caught:
+        plan_platforms([], None)
+    assert caught.value.detail == {"base": [], "wrapper": ["any"]}
+
+
+def test_several_wrappers_keep_a_base_platform_only_if_each_has_a_variant():
+    scripts = [descriptor(entry("linux", "amd64")), descriptor(entry("linux", "arm64"))]
+    tools = [descriptor(entry("linux", "arm", "v5")), descriptor(entry("linux", "x86_64"))]
+    plan = plan_wrappers(BASE, [scripts, None, tools])
+    assert plan == [(BASE[0], [scripts[0], None, tools[1]])]
+    with pytest.raises(RegistryError) as caught:
+        plan_wrappers(BASE, [[descriptor(entry("linux", "arm", "v7"))], scripts])
+    assert caught.value.detail == {
+        "base": ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"],
+        "wrapper": ["linux/arm/v7", "linux/amd64", "linux/arm64"],
+    }
+
+
+# -- choosing platforms by name -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wanted", "chosen"),
+    [
+        (["linux/amd64"], [0]),
+        (["linux/arm64/v8", "linux/amd64"], [0, 1]),
+        (["linux/x86_64", "linux/aarch64", "linux/armhf"], [0, 1, 2]),
+        (["linux/arm64"], [1]),
+        (["linux/arm"], [2]),
+        (["Linux/ARM/7", "linux/s390x"], [2]),
+    ],
+)
+def test_select_chooses_by_canonical_spelling_in_index_order(wanted, chosen):
+    assert select(BASE, wanted) == [BASE[n] for n in chosen]
+
+
+@pytest.mark.parametrize("wanted", [["linux/arm/v6"], ["windows/amd64"], ["linux"], []])
+def test_select_without_a_match_is_manifest_unknown(wanted):
+    with pytest.raises(RegistryError) as caught:
+        select(BASE, wanted)
+    error = caught.value
+    assert (error.code, error.status) == ("MANIFEST_UNKNOWN", 404)
+    assert error.message == "none of the requested platforms is one of the base image's"
+    assert error.detail == {
+        "requested": wanted,
+        "base": ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"],
+    }

@@ -2,8 +2,16 @@
 
 import pytest
 
-from ociwrap.mediatypes import DOCKER_MANIFEST, OCI_MANIFEST, SERVABLE_TYPES
 from routes import parse_route, split_accept
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+SERVABLE_TYPES = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+]
 
 
 @pytest.mark.parametrize(

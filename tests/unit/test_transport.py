@@ -13,7 +13,6 @@ from ociwrap import deadline
 from ociwrap.errors import RegistryError
 from ociwrap.reference import Registry, Repository
 from ociwrap.upstream.bodies import read_body
-from ociwrap.upstream.challenge import choose, parse_challenges
 from ociwrap.upstream.transport import Transport
 from scripted_upstream import closed_port, drip
 
@@ -40,30 +39,6 @@ def token_route(issued: list[str], tokens: list[str]):
         return 200, {"Content-Type": "application/json"}, json.dumps({"token": token}).encode()
 
     return route
-
-
-# -- challenges ---------------------------------------------------------------------------
-
-
-def test_challenges_are_parsed_one_by_one():
-    value = 'Basic realm="x, y", Bearer realm="https://a/token",service="s",scope="repo:a:pull"'
-    parsed = parse_challenges(value)
-    assert [c.scheme for c in parsed] == ["basic", "bearer"]
-    assert parsed[0].params == {"realm": "x, y"}
-    assert parsed[1].params == {"realm": "https://a/token", "service": "s", "scope": "repo:a:pull"}
-
-
-def test_bearer_is_preferred_over_basic_across_header_lines():
-    chosen = choose(['Basic realm="registry"', 'Bearer realm="https://auth/token"'])
-    assert chosen is not None and chosen.scheme == "bearer"
-    assert choose(['Basic realm="r"']).scheme == "basic"
-    assert choose(['Bearer service="no realm"']) is None
-    assert choose([""]) is None
-
-
-def test_escaped_quotes_and_garbage():
-    parsed = parse_challenges('Bearer realm="a\\"b" ,, garbage " unterminated')
-    assert parsed[0].params["realm"] == 'a"b'
 
 
 # -- Bearer flow --------------------------------------------------------------------------

@@ -45,9 +45,8 @@ def canonical_json(obj: Any) -> bytes:
     hash seed, so the bytes are the same in every process. NaN and infinities
     are refused: they are not JSON and clients would reject them.
     """
-    return json.dumps(
-        obj, separators=(",", ":"), sort_keys=False, ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,6 @@ def compose_image(
         manifest_digest=sha256_of(manifest_bytes),
         config_bytes=config_bytes,
         config_digest=sha256_of(config_bytes),
-        media_type=mt.OCI_MANIFEST,
     )
 
 
@@ -211,5 +209,4 @@ def compose_index(
         manifest_bytes=index_bytes,
         manifest_digest=sha256_of(index_bytes),
         children=tuple(composed for _, composed in entries),
-        media_type=mt.OCI_INDEX,
     )

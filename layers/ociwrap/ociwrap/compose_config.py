@@ -13,7 +13,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ociwrap.documents import Image, ImageManifest, string_list
+from ociwrap.documents import Image, ImageManifest
 from ociwrap.errors import RegistryError, manifest_invalid
 from ociwrap.recipes import Overrides
 
@@ -90,17 +90,6 @@ def merge_env(base_env: Sequence[str], wrapper_env: Sequence[str]) -> list[str]:
     return merged
 
 
-def _merge_labels(
-    base: Mapping[str, Any] | None, wrapper: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
-    """Base labels in base order, wrapper labels override or follow; None when neither has any."""
-    if not base and not wrapper:
-        return None
-    merged = dict(base or {})
-    merged.update(wrapper or {})
-    return merged
-
-
 def _history(side: str, config: Mapping[str, Any], layer_count: int) -> list[Json]:
     """The side's history if it describes its layers, else one synthetic entry per layer.
 
@@ -163,21 +152,17 @@ def compose_config(
 
     composed: Json = copy.deepcopy(dict(base.config.document))
     inner: Json = copy.deepcopy(dict(base_inner))
-    inner["Entrypoint"] = [
-        *labels_chain,
-        *string_list("base", "Entrypoint", base_inner.get("Entrypoint")),
-    ]
+    inner["Entrypoint"] = [*labels_chain, *base.config.entrypoint]
 
-    env = string_list("base", "Env", base_inner.get("Env"))
-    labels: Mapping[str, Any] | None = base_inner.get("Labels")
+    env = list(base.config.env)
+    # Every wrapper has labels (its `org.goci.wrapper` label at least): later ones win.
+    labels = dict(base.config.labels)
     for wrapper in chain:
-        wrapper_env = string_list("wrapper", "Env", wrapper.config.container.get("Env"))
-        if wrapper_env:
-            env = merge_env(env, wrapper_env)
+        if wrapper.config.env:
+            env = merge_env(env, wrapper.config.env)
             inner["Env"] = env
-        labels = _merge_labels(labels, wrapper.config.container.get("Labels"))
-    if labels is not None:
-        inner["Labels"] = copy.deepcopy(dict(labels))
+        labels.update(wrapper.config.labels)
+    inner["Labels"] = copy.deepcopy(labels)
 
     composed["config"] = inner
     composed["rootfs"] = {

@@ -84,6 +84,9 @@ class ImageConfig:
     document: Json
     container: Json
     diff_ids: tuple[str, ...]
+    #: `Entrypoint` and `Env` as lists of strings (a lone string is one element).
+    entrypoint: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
 
     @property
     def platform(self) -> Platform:
@@ -227,12 +230,18 @@ def parse_config(value: Any, role: str, layer_count: int) -> ImageConfig:
         container = {}
     if not isinstance(container, Mapping):
         raise invalid(role, "config.config is not a JSON object")
-    for field in ("Entrypoint", "Env"):
-        string_list(role, field, container.get(field))
+    entrypoint = string_list(role, "Entrypoint", container.get("Entrypoint"))
+    env = string_list(role, "Env", container.get("Env"))
     labels = container.get("Labels")
     if labels is not None and not isinstance(labels, Mapping):
         raise invalid(role, "config.Labels is not a JSON object")
-    return ImageConfig(document=value, container=container, diff_ids=tuple(diff_ids))
+    return ImageConfig(
+        document=value,
+        container=container,
+        diff_ids=tuple(diff_ids),
+        entrypoint=tuple(entrypoint),
+        env=tuple(env),
+    )
 
 
 def parse_image(manifest: Any, config: Any, role: str) -> Image:

@@ -35,6 +35,8 @@ def parse_json(data: bytes, max_depth: int = MAX_DEPTH, lenient: bool = False) -
         value = json.loads(data, parse_constant=float if lenient else _refuse_constant)
     except RecursionError as exc:
         raise DocumentError(f"nested deeper than {max_depth} levels") from exc
+    except DocumentError:
+        raise
     except (UnicodeDecodeError, ValueError) as exc:
         raise DocumentError(f"not valid JSON ({type(exc).__name__})") from exc
     if depth_exceeds(value, max_depth):

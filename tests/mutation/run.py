@@ -1,0 +1,412 @@
+"""`make mutate`: mutation testing of the pure modules, each against its own unit tests.
+
+For every module in MODULES, in a copy of the library under a temporary directory (the
+tree itself is never touched):
+
+* mutmut mutates its function bodies and runs the module's own test files against each
+  mutant (in parallel, mutmut's forks);
+* `constants` mutates its module-level constants, and pytest runs the same test files
+  against each mutated copy (in parallel, one process per mutant).
+
+It prints one table (mutants, killed, survived, equivalent and score per module, for both
+kinds) and every survivor with file:line and the change. Survivors listed in
+`equivalent.toml` change no behaviour and are left out of the scores. It exits 1 when a
+module scores under FUNCTION_TARGET or CONSTANT_TARGET percent.
+
+    python tests/mutation/run.py [reference.py upstream/guard.py ...] [--jobs N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from constants import mutants
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "layers" / "ociwrap" / "ociwrap"
+UNIT = ROOT / "tests" / "unit"
+EQUIVALENT = Path(__file__).resolve().parent / "equivalent.toml"
+
+#: Each pure module (under layers/ociwrap/ociwrap) and the unit tests that are its own.
+MODULES: dict[str, tuple[str, ...]] = {
+    "reference.py": ("test_reference.py",),
+    "digest.py": ("test_digest.py",),
+    "mediatypes.py": ("test_mediatypes.py",),
+    "platforms.py": ("test_platforms.py",),
+    "documents.py": ("test_documents.py", "test_compose.py"),
+    "compose.py": ("test_compose.py", "test_recipes.py"),
+    "compose_config.py": ("test_compose.py", "test_recipes.py"),
+    "jsondoc.py": ("test_jsondoc.py",),
+    "upstream/guard.py": ("test_guard.py",),
+    "upstream/bodies.py": ("test_bodies.py",),
+    "upstream/challenge.py": ("test_challenge.py",),
+}
+#: What the unit tests' conftest needs beside the test files.
+SUPPORT = ("conftest.py", "scripted_upstream.py")
+FUNCTION_TARGET = 90.0
+CONSTANT_TARGET = 80.0
+CONSTANT_TIMEOUT = 120
+
+#: mutmut's CLI, with two adjustments. mutmut 3.8 needs click>=8.4.2, which the SAM CLI's
+#: pin (click 8.1.8) rules out, and 3.7 reads `item._nodeid`, which pytest 9 no longer has:
+#: it gets one. mutmut forks a child per mutant after a first test run, and the DNS thread
+#: pool that run started has no threads in the child: each child starts a fresh one.
+MUTMUT = """
+import os
+import sys
+import _pytest.nodes
+if not hasattr(_pytest.nodes.Node, "_nodeid"):
+    _pytest.nodes.Node._nodeid = property(
+        lambda self: self.__dict__.get("_nodeid") or self.nodeid,
+        lambda self, value: self.__dict__.__setitem__("_nodeid", value),
+    )
+def fresh_resolver():
+    connection = sys.modules.get("ociwrap.upstream.connection")
+    if connection is not None:
+        connection._resolver = None
+os.register_at_fork(after_in_child=fresh_resolver)
+from mutmut.__main__ import cli
+sys.argv[0] = "mutmut"
+cli()
+"""
+
+CONFIG = """\
+[tool.mutmut]
+source_paths = ["src/ociwrap"]
+only_mutate = ["src/ociwrap/{module}"]
+pytest_add_cli_args_test_selection = {tests}
+pytest_add_cli_args = ["-p", "no:cacheprovider"]
+
+[tool.pytest.ini_options]
+addopts = "-p no:cacheprovider"
+"""
+
+#: mutmut's exit codes of a mutant's test run (timeouts and crashes count as killed).
+KILLED_CODES = {1, 3, 24, -24, 36, 152, 255, -9, -11}
+NO_TESTS_CODES = {5, 33}
+
+
+@dataclass
+class Survivor:
+    module: str
+    kind: str  # "function" or "constant"
+    line: int
+    identity: str
+    note: str = ""
+
+    def __str__(self) -> str:
+        note = f" [{self.note}]" if self.note else ""
+        return f"{self.module}:{self.line} {self.identity}{note}"
+
+
+@dataclass
+class Tally:
+    mutants: int = 0
+    killed: int = 0
+    survivors: list[Survivor] = field(default_factory=list)
+    equivalent: int = 0
+    invalid: int = 0
+
+    @property
+    def survived(self) -> int:
+        return len(self.survivors)
+
+    @property
+    def score(self) -> float:
+        counted = self.mutants - self.equivalent
+        return 100.0 * self.killed / counted if counted else 100.0
+
+
+# --------------------------------------------------------------------------- work dirs
+
+
+def make_workdir(base: Path, module: str) -> Path:
+    """A copy of the library and of the module's own tests, with mutmut's configuration."""
+    work = base / module.removesuffix(".py").replace("/", "-")
+    shutil.copytree(PACKAGE, work / "src" / "ociwrap", ignore=shutil.ignore_patterns("__pycache__"))
+    tests = work / "tests" / "unit"
+    tests.mkdir(parents=True)
+    for name in (*SUPPORT, *MODULES[module]):
+        shutil.copy2(UNIT / name, tests / name)
+    selection = json.dumps([f"tests/unit/{name}" for name in MODULES[module]])
+    (work / "pyproject.toml").write_text(CONFIG.format(module=module, tests=selection))
+    return work
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MUTANT_UNDER_TEST")}
+    env.update(extra)
+    return env
+
+
+# --------------------------------------------------------------------------- mutmut
+
+
+def _functions(tree: ast.AST) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    return {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _original_line(source: str, function: str) -> int:
+    """The `def` line of `function` (`name` or `Class.name`) in the original module."""
+    *owner, name = function.split(".")
+    tree = ast.parse(source)
+    scopes = [n for n in tree.body if isinstance(n, ast.ClassDef) and [n.name] == owner]
+    for scope in scopes if owner else [tree]:
+        for node in scope.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+                return node.lineno
+    return 0
+
+
+def describe_function_mutant(mutated: str, original: str, key: str) -> tuple[int, str]:
+    """(line in the original module, `function: old → new`) of the mutmut mutant `key`.
+
+    `mutated` is mutmut's copy of the module, which holds every mutant of a function
+    beside the original, all renamed (`x_name__mutmut_3`, `xǁClassǁname__mutmut_orig`).
+    """
+    mangled, number = key.rsplit(".", 1)[1].rsplit("__mutmut_", 1)
+    if mangled.startswith("x_"):
+        function = mangled[2:]
+    else:
+        _, owner, name = mangled.split("ǁ")
+        function = f"{owner}.{name}"
+    short = function.rpartition(".")[2]
+    defs = _functions(ast.parse(mutated))
+
+    def lines_of(suffix: str) -> list[str]:
+        text = ast.get_source_segment(mutated, defs[f"{mangled}__mutmut_{suffix}"]) or ""
+        return text.replace(f"{mangled}__mutmut_{suffix}(", f"{short}(", 1).splitlines()
+
+    before, after = lines_of("orig"), lines_of(number)
+    removed: list[str] = []
+    added: list[str] = []
+    first: int | None = None
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            first = i1 if first is None else first
+            removed += [line.strip() for line in before[i1:i2]]
+            added += [line.strip() for line in after[j1:j2]]
+    change = f"{' '.join(removed) or '(nothing)'} → {' '.join(added) or '(nothing)'}"
+    return _original_line(original, function) + (first or 0), f"{function}: {change}"
+
+
+def run_mutmut(work: Path, module: str, jobs: int) -> Tally:
+    log = work / "mutmut.log"
+    with log.open("w") as out:
+        result = subprocess.run(
+            [sys.executable, "-c", MUTMUT, "run", "--max-children", str(jobs)],
+            cwd=work,
+            env=child_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    meta = work / "mutants" / "src" / "ociwrap" / f"{module}.meta"
+    if result.returncode != 0 or not meta.exists():
+        tail = log.read_text(errors="replace").replace("\r", "\n").splitlines()[-30:]
+        raise RuntimeError(f"mutmut failed on {module}:\n" + "\n".join(tail))
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    mutated = (work / "mutants" / "src" / "ociwrap" / module).read_text()
+    original = (work / "src" / "ociwrap" / module).read_text()
+    tally = Tally(mutants=len(codes))
+    for key, code in codes.items():
+        if code in KILLED_CODES:
+            tally.killed += 1
+            continue
+        line, identity = describe_function_mutant(mutated, original, key)
+        note = "no test reaches it" if code in NO_TESTS_CODES else ""
+        if code not in NO_TESTS_CODES and code != 0:
+            note = f"mutmut exit code {code}"
+        tally.survivors.append(Survivor(module, "function", line, identity, note))
+    return tally
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def run_tests(work: Path, base: Path, module: str, name: str, source: str) -> str:
+    """Run the module's own tests with `source` as the module, in a copy of the library:
+    'killed' (a test failed, or they ran past CONSTANT_TIMEOUT), 'survived' (all passed)
+    or 'invalid' (pytest could not even run them: the module does not import)."""
+    copy = base / "constants" / name
+    shutil.copytree(work / "src", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "ociwrap" / module).write_text(source)
+    tests = [f"tests/unit/{test}" for test in MODULES[module]]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=work,
+            env=child_env(PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1"),
+            capture_output=True,
+            timeout=CONSTANT_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return "killed"
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    return {0: "survived", 1: "killed"}.get(result.returncode, "invalid")
+
+
+def run_constants(works: dict[str, Path], base: Path, jobs: int) -> dict[str, Tally]:
+    """Every constant mutant of every module, after a run of each module's tests unchanged."""
+    sources = {module: (PACKAGE / module).read_text() for module in works}
+    runs = [(module, f"{works[module].name}-clean", sources[module], None) for module in works]
+    for module in works:
+        for number, mutant in enumerate(mutants(sources[module])):
+            runs.append((module, f"{works[module].name}-{number}", mutant.source, mutant))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = list(pool.map(lambda run: run_tests(works[run[0]], base, *run[:3]), runs))
+    tallies = {module: Tally() for module in works}
+    for (module, _name, _source, mutant), outcome in zip(runs, outcomes, strict=True):
+        tally = tallies[module]
+        if mutant is None:
+            if outcome != "survived":
+                raise RuntimeError(f"the tests of {module} fail without any mutant")
+        elif outcome == "invalid":
+            tally.invalid += 1
+        else:
+            tally.mutants += 1
+            if outcome == "killed":
+                tally.killed += 1
+            else:
+                tally.survivors.append(Survivor(module, "constant", mutant.line, mutant.identity))
+    return tallies
+
+
+# --------------------------------------------------------------------------- report
+
+
+def load_equivalent() -> list[dict[str, str]]:
+    with EQUIVALENT.open("rb") as handle:
+        return tomllib.load(handle).get("mutant", [])
+
+
+def apply_equivalent(tallies: list[Tally], entries: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Move survivors listed as equivalent out of the scores; the entries that matched none."""
+    listed = {(entry["module"], entry["mutant"]): entry for entry in entries}
+    matched = set()
+    for tally in tallies:
+        kept = []
+        for survivor in tally.survivors:
+            key = (survivor.module, survivor.identity)
+            if key in listed:
+                tally.equivalent += 1
+                matched.add(key)
+            else:
+                kept.append(survivor)
+        tally.survivors = kept
+    return [entry for key, entry in listed.items() if key not in matched]
+
+
+def table(functions: dict[str, Tally], constants: dict[str, Tally]) -> str:
+    head = (
+        "| module | function mutants | killed | survived | equivalent | score "
+        "| constant mutants | killed | survived | equivalent | score |"
+    )
+    rows = [head, "|" + " --- |" * 11]
+    for module in MODULES:
+        if module not in functions and module not in constants:
+            continue
+        cells = [module]
+        for tallies in (functions, constants):
+            tally = tallies.get(module)
+            if tally is None:
+                cells += ["-"] * 5
+            else:
+                cells += [
+                    str(tally.mutants),
+                    str(tally.killed),
+                    str(tally.survived),
+                    str(tally.equivalent),
+                    f"{tally.score:.1f}%",
+                ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--only", choices=("functions", "constants"))
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    selected = args.modules or list(MODULES)
+    unknown = [m for m in selected if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown modules {unknown}; choose from {list(MODULES)}")
+
+    started = time.monotonic()
+    base = Path(tempfile.mkdtemp(prefix="ociwrap-mutate-"))
+    try:
+        works = {module: make_workdir(base, module) for module in selected}
+        functions: dict[str, Tally] = {}
+        if args.only != "constants":
+            for module, work in works.items():
+                begun = time.monotonic()
+                functions[module] = run_mutmut(work, module, args.jobs)
+                print(
+                    f"functions of {module}: {functions[module].mutants} mutants "
+                    f"in {time.monotonic() - begun:.0f} s",
+                    flush=True,
+                )
+        constants: dict[str, Tally] = {}
+        if args.only != "functions":
+            begun = time.monotonic()
+            constants = run_constants(works, base, args.jobs)
+            count = sum(t.mutants + t.invalid for t in constants.values())
+            print(f"constants: {count} mutants in {time.monotonic() - begun:.0f} s", flush=True)
+    finally:
+        if args.keep:
+            print(f"kept {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    entries = [e for e in load_equivalent() if e["module"] in selected]
+    stale = apply_equivalent([*functions.values(), *constants.values()], entries)
+    print()
+    print(table(functions, constants))
+    invalid = sum(t.invalid for t in constants.values())
+    if invalid:
+        print(f"\n{invalid} constant mutants do not import: not counted.")
+    survivors = [s for t in [*functions.values(), *constants.values()] for s in t.survivors]
+    print(f"\nSurvivors ({len(survivors)}):" if survivors else "\nNo survivors.")
+    for survivor in sorted(survivors, key=lambda s: (s.module, s.kind, s.line)):
+        print(f"  {survivor.kind:8} {survivor}")
+    for entry in stale if not args.only else []:
+        print(f"  listed as equivalent but not found: {entry['module']}: {entry['mutant']}")
+    print(f"\ntook {time.monotonic() - started:.0f} s")
+    low = [m for m, t in functions.items() if t.score < FUNCTION_TARGET] + [
+        m for m, t in constants.items() if t.score < CONSTANT_TARGET
+    ]
+    if low:
+        print(
+            f"under {FUNCTION_TARGET:.0f}% (functions) or {CONSTANT_TARGET:.0f}% (constants): "
+            + ", ".join(sorted(set(low)))
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
