@@ -110,10 +110,13 @@ def tar_bytes(entries: Iterable[Entry]) -> bytes:
     return buf.getvalue()
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip with mtime 0 and no embedded file name, so the output depends on `data` only."""
+def gzip_bytes(data: bytes, compresslevel: int = 6) -> bytes:
+    """gzip with mtime 0 and no embedded file name, so the output depends on `data` only
+    (and `compresslevel`: 0 stores, 1 is fastest)."""
     buf = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=6) as gz:
+    with gzip.GzipFile(
+        filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=compresslevel
+    ) as gz:
         gz.write(data)
     return buf.getvalue()
 
@@ -488,6 +491,51 @@ def helm_chart_artifact() -> Image:
         comment="helm chart",
     )
     return Image([chart], {}, config_media_type="application/vnd.cncf.helm.config.v1+json")
+
+
+# -- big images -----------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def pseudo_random_bytes(size: int, seed: str) -> bytes:
+    """`size` incompressible bytes that depend on `seed` only, on any machine and Python:
+    SHAKE-256 of the seed and a block number, 1 MiB at a time."""
+    blocks = []
+    for number in range(-(-size // MIB)):
+        blocks.append(hashlib.shake_256(f"{seed}/{number}".encode()).digest(MIB))
+    return b"".join(blocks)[:size]
+
+
+def incompressible_layer(size: int, seed: str, compresslevel: int = 1) -> Layer:
+    """A layer holding one file of `size` random bytes (`/bench/<seed>.bin`), gzipped at
+    `compresslevel` (1: fastest, 0: stored); the blob is a little larger than `size`."""
+    name = seed.replace("/", "-")
+    raw = tar_bytes([file(f"bench/{name}.bin", pseudo_random_bytes(size, seed))])
+    return Layer(gzip_bytes(raw, compresslevel), sha256(raw), OCI_LAYER_GZIP, f"random {name}")
+
+
+def incompressible_image(
+    total_bytes: int, layers: int = 4, *, seed: str = "ociwrap-bench", compresslevel: int = 1
+) -> Image:
+    """A big base image for measuring pulls: `layers` layers of random bytes (gzip cannot
+    shrink them, so every byte travels), together at least `total_bytes` as pushed.
+
+    The same arguments give the same digests in every run. Not runnable (no shell): it
+    is meant to be copied, e.g. by `skopeo copy`, not started.
+    """
+    if layers < 1 or total_bytes < layers:
+        raise ValueError("need at least one layer and one byte per layer")
+    each = -(-total_bytes // layers)
+    layer_list = [
+        incompressible_layer(each, f"{seed}/layer-{i}", compresslevel) for i in range(layers)
+    ]
+    config: dict[str, Any] = {
+        "Env": [f"PATH={BASE_PATH}"],
+        "Cmd": ["/bin/sh"],
+        "Labels": {"org.example.bench": seed},
+    }
+    return Image(layer_list, config, dict(AMD64))
 
 
 # -- the catalog the conftest pushes --------------------------------------------------------
