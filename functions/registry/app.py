@@ -17,6 +17,7 @@ from deadlines import in_time, request_deadline
 from observe import logger, metrics, record, tracing
 from ociwrap import deadline, errors, replies, telemetry
 from ociwrap.errors import RegistryError
+from page_routes import router as page_router
 from routes import parse_route, split_accept
 from token_routes import router as token_router
 from wiring import reset_service, service
@@ -52,6 +53,7 @@ def require_login(resolver: APIGatewayHttpResolver, next_middleware: NextMiddlew
 
 app.use(middlewares=[require_login])
 app.include_router(token_router)
+app.include_router(page_router)
 
 
 @app.route("/v2", method=READ_METHODS)
@@ -76,6 +78,11 @@ def registry_read() -> Response:
     if route.kind == "manifests":
         accept = split_accept([event.headers.get("accept", "")])
         reply = in_time(lambda: registry.manifest(route.name, route.ref, accept, head))
+    elif route.kind == "referrers":
+        artifact_type = query.get("artifactType") or None
+        reply = in_time(lambda: registry.referrers(route.name, route.ref, artifact_type))
+        if head:
+            reply.body = b""  # the length of the GET's index stays in Content-Length
     elif route.kind == "blobs":
         reply = in_time(lambda: registry.blob(route.name, route.ref, head))
     else:

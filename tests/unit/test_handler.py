@@ -153,9 +153,9 @@ ODD_PATHS = [
     "/v2/wrap/a/sha256-zz/with/b/1/manifests/1",
     "/v2/wrap/a/1/with/b/1/blobs/sha256:" + "0" * 64,
     "/v2/_catalog",
-    "/v2/a/referrers/sha256:" + "0" * 64,
+    "/v2/a/referrers/sha256:" + "0" * 63,
     "/v3/",
-    "/",
+    "/index.html",
 ]
 
 

@@ -1,0 +1,185 @@
+"""`GET /`: the page that builds wrapped image references and shows what they will run.
+
+The page is static files in `page/` (HTML, CSS, JS and an icon: no build step, nothing
+from another origin) under a strict Content-Security-Policy: scripts and styles only from
+this origin, no inline code, and Trusted Types required, so the browser itself refuses
+any HTML built from strings (the page inserts what users type as text only). Every
+route answers `401` until a login arrives when `REGISTRY_AUTH=basic` (the app's
+middleware), which is what makes a browser show its login prompt for the page; the
+page's own requests then carry that login.
+
+The page reads images through the registry's own `/v2/` API. Manifests are answered by
+the function, but a wrapped name's generated config is a `307` to a presigned URL of
+our bucket, another origin: a browser `fetch` would need CORS on the bucket to follow
+it. Browsers say where a request comes from with `Sec-Fetch-Site`, a header page
+scripts cannot set, so a same-origin `GET` of such a config (kilobytes of JSON,
+never a layer) is answered with its bytes instead; every other request, and every
+other client, gets the `307` as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+from answers import to_response
+from deadlines import in_time
+from ociwrap.digest import check_digest
+from ociwrap.replies import Reply
+from routes import parse_route
+from wiring import service
+
+PAGE_DIR = Path(__file__).with_name("page")
+#: Where the page's HTML says which host image references name (PUBLIC_HOSTNAME).
+HOST_PLACEHOLDER = "{{registry_host}}"
+#: The largest generated config answered with its bytes. Lambda answers at most 6 MB of
+#: JSON, and a body string can grow threefold in it (`\\u` escapes); page.js has the same
+#: number and says so when a config is larger instead of fetching it.
+CONFIG_INLINE_MAX_BYTES = 1024 * 1024
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
+    ]
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One file of the page and its media type."""
+
+    file: str
+    media_type: str
+
+
+PAGE = Asset("index.html", "text/html; charset=utf-8")
+STYLES = Asset("page.css", "text/css; charset=utf-8")
+SCRIPT = Asset("page.js", "text/javascript; charset=utf-8")
+ICON = Asset("favicon.svg", "image/svg+xml")
+READ_METHODS = ["GET", "HEAD"]
+
+router = Router()
+
+
+@functools.cache
+def _read(file: str) -> bytes:
+    """The file's bytes, read once per warm instance (importing the handler stays cheap)."""
+    return (PAGE_DIR / file).read_bytes()
+
+
+def _body(asset: Asset) -> bytes:
+    """The asset's bytes; the HTML names the host references use (PUBLIC_HOSTNAME), else
+    nothing, and the page uses its own origin's host."""
+    body = _read(asset.file)
+    if asset.file != "index.html":
+        return body
+    host = service().settings.public_hostname or ""
+    return body.replace(HOST_PLACEHOLDER.encode(), html.escape(host, quote=True).encode())
+
+
+def page_reply(asset: Asset, head: bool, if_none_match: str | None) -> Reply:
+    """The asset with its security headers; `304` when the browser's copy is current.
+
+    `no-cache` makes browsers revalidate every time, so a deployment is seen at once,
+    and the ETag keeps revalidation to an empty answer.
+    """
+    body = _body(asset)
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-cache", "ETag": etag}
+    if if_none_match and etag in (tag.strip() for tag in if_none_match.split(",")):
+        return Reply(304, {**headers, "Content-Length": "0"})
+    headers.update({"Content-Type": asset.media_type, "Content-Length": str(len(body))})
+    return Reply(200, headers, b"" if head else body)
+
+
+def _serve(asset: Asset) -> Response:
+    event = router.current_event
+    head = event.http_method.upper() == "HEAD"
+    return to_response(page_reply(asset, head, event.headers.get("if-none-match")))
+
+
+@router.route("/", method=READ_METHODS)
+def page() -> Response:
+    return _serve(PAGE)
+
+
+@router.route("/page.css", method=READ_METHODS)
+def styles() -> Response:
+    return _serve(STYLES)
+
+
+@router.route("/page.js", method=READ_METHODS)
+def script() -> Response:
+    return _serve(SCRIPT)
+
+
+@router.route("/favicon.svg", method=READ_METHODS)
+def icon() -> Response:
+    """The tab's icon: without one, browsers ask for /favicon.ico and log its 404."""
+    return _serve(ICON)
+
+
+def same_origin(headers: dict[str, str]) -> bool:
+    """Did a browser send this from a page of this origin (`Sec-Fetch-Site: same-origin`)?
+
+    Browsers set the header themselves and forbid scripts to; other clients do not send
+    it. One that fakes it gets what it could fetch by following the `307` anyway.
+    """
+    return headers.get("sec-fetch-site", "").strip().lower() == "same-origin"
+
+
+def page_config_reads(
+    resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware
+) -> Response:
+    """Same-origin `GET`s of a wrapped name's blobs: generated configs come as bytes.
+
+    Runs after the login check; any other request goes on to its route untouched, and
+    layers and proxied names keep their `307`s (the library decides what is a config).
+    """
+    event = resolver.current_event
+    if event.http_method.upper() != "GET" or not same_origin(event.headers):
+        return next_middleware(resolver)
+    route = parse_route(event.path)
+    if route is None or route.kind != "blobs":
+        return next_middleware(resolver)
+    registry = service()
+    digest = check_digest(route.ref)
+    recipe = registry.recipe(route.name)
+    if recipe is None:
+        return next_middleware(resolver)
+    reply = in_time(
+        lambda: registry.wrapped.blob(
+            recipe, digest, False, inline_config_max_bytes=CONFIG_INLINE_MAX_BYTES
+        )
+    )
+    if reply.status == 200:
+        # The same URL answers other clients with a 307: caches must keep them apart.
+        reply.headers.update({"Vary": "Sec-Fetch-Site", "X-Content-Type-Options": "nosniff"})
+    return to_response(reply)
+
+
+router.use(middlewares=[page_config_reads])

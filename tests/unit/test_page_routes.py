@@ -1,0 +1,327 @@
+"""The page's routes, its security headers, and its same-origin reads of generated configs.
+
+The real handler over an in-process S3 and a scripted upstream on 127.0.0.1 (aliased
+`stub`). The page in a real browser is tests/integration/test_page.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import app
+import page_routes
+from harness.logins import htpasswd_line
+from ociwrap_local.events import LocalContext, build_event, decode_result
+
+PAGE = Path(__file__).resolve().parents[2] / "functions" / "registry" / "page"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+WRAP = "wrap/stub/team/base/1/with/stub/team/wrapper/1"
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def image(name: str, label: str | None) -> dict[str, bytes]:
+    """Blobs and manifests of a one-layer image, by path under /v2/<name>/."""
+    layer = f"layer of {name}".encode()
+    inner: dict = {"Cmd": ["run"], "Env": [f"FROM={name}"]}
+    if label:
+        inner["Labels"] = {"org.goci.wrapper": label}
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": inner,
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest_of(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    return {
+        f"/v2/{name}/manifests/1": manifest,
+        f"/v2/{name}/manifests/{digest_of(manifest)}": manifest,
+        f"/v2/{name}/blobs/{digest_of(config)}": config,
+        f"/v2/{name}/blobs/{digest_of(layer)}": layer,
+    }
+
+
+@pytest.fixture
+def env(monkeypatch, scripted, loopback_only):
+    """The handler's environment: moto's S3 in-process, the scripted upstream as `stub`."""
+    routes = {**image("team/base", None), **image("team/wrapper", "/w/run")}
+    for path, body in routes.items():
+        headers = {"Content-Type": OCI_MANIFEST} if "/manifests/" in path else {}
+        headers["Docker-Content-Digest"] = digest_of(body)
+        scripted.routes["GET", path] = lambda h, b=body, hd=headers: (200, hd, b)
+        scripted.routes["HEAD", path] = lambda h, b=body, hd=headers: (
+            200,
+            {**hd, "Content-Length": str(len(b))},
+            b"",
+        )
+    for name, value in {
+        "ARTIFACT_BUCKET": "unit-bucket",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "REGISTRY_ALIASES": f"stub={scripted.url}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("S3_ENDPOINT_URL", "PUBLIC_HOSTNAME", "REGISTRY_AUTH", "REGISTRY_AUTH_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="unit-bucket")
+        app.reset_service()
+        yield monkeypatch
+        app.reset_service()
+
+
+@pytest.fixture
+def call(env):
+    """`call(method, path, headers=())` -> (status, headers with lower-case names, body)."""
+
+    def call(method: str, path: str, headers=()) -> tuple[int, dict[str, str], bytes]:
+        event = build_event(method, path, [("Host", "registry.example.com"), *headers], b"")
+        status, pairs, body = decode_result(app.lambda_handler(event, LocalContext()))
+        return status, {name.lower(): value for name, value in pairs}, body
+
+    return call
+
+
+def policy(header: str) -> dict[str, str]:
+    """A Content-Security-Policy as {directive: sources}."""
+    directives = (part.strip().split(None, 1) for part in header.split(";") if part.strip())
+    return {d[0]: d[1] if len(d) > 1 else "" for d in directives}
+
+
+class Markup(HTMLParser):
+    """What an HTML document loads and runs: script elements, style elements, attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[dict[str, str | None]] = []
+        self.script_text = ""
+        self.styles = 0
+        self.attributes: list[tuple[str, str, str | None]] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.attributes.extend((tag, name, value) for name, value in attrs)
+        if tag == "script":
+            self.scripts.append(dict(attrs))
+            self._in_script = True
+        if tag == "style":
+            self.styles += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_text += data
+
+
+# -- the page ---------------------------------------------------------------------------------
+
+
+def test_the_page_is_served_under_a_strict_policy(call):
+    status, headers, body = call("GET", "/")
+    assert status == 200
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert headers["content-length"] == str(len(body))
+    csp = policy(headers["content-security-policy"])
+    assert csp["default-src"] == "'none'"
+    assert csp["script-src"] == "'self'"
+    assert csp["style-src"] == "'self'"
+    assert csp["connect-src"] == "'self'"
+    assert csp["img-src"] == "'self'"
+    assert csp["frame-ancestors"] == "'none'"
+    assert csp["base-uri"] == "'none'"
+    assert csp["require-trusted-types-for"] == "'script'"
+    assert "unsafe" not in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert b"<title>ociwrap: wrap an image</title>" in body
+
+
+def test_the_page_has_no_inline_code_and_loads_nothing_from_elsewhere(call):
+    markup = Markup()
+    markup.feed(call("GET", "/")[2].decode())
+    assert markup.scripts == [{"src": "/page.js", "defer": None}]
+    assert markup.script_text.strip() == ""
+    assert markup.styles == 0
+    assert [(tag, name) for tag, name, _ in markup.attributes if name.startswith("on")] == []
+    assert [(tag, name) for tag, name, _ in markup.attributes if name == "style"] == []
+    links = [value for _, name, value in markup.attributes if name in ("src", "href")]
+    assert links == ["/favicon.svg", "/page.css", "/page.js"]
+    for file in ("index.html", "page.css", "page.js"):
+        text = (PAGE / file).read_text()
+        assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text), file
+    css = (PAGE / "page.css").read_text()
+    assert "@import" not in css and "url(" not in css and "@font-face" not in css
+
+
+def test_the_script_never_writes_markup():
+    script = (PAGE / "page.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, sink
+
+
+@pytest.mark.parametrize(
+    ("path", "file", "media_type"),
+    [
+        ("/page.css", "page.css", "text/css; charset=utf-8"),
+        ("/page.js", "page.js", "text/javascript; charset=utf-8"),
+        ("/favicon.svg", "favicon.svg", "image/svg+xml"),
+    ],
+)
+def test_the_page_files_are_served_as_they_are(call, path, file, media_type):
+    status, headers, body = call("GET", path)
+    assert (status, headers["content-type"], body) == (200, media_type, (PAGE / file).read_bytes())
+    assert headers["content-length"] == str(len(body))
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_head_and_revalidation(call):
+    _, got, body = call("GET", "/")
+    status, headers, head_body = call("HEAD", "/")
+    assert (status, head_body, headers["content-length"]) == (200, b"", str(len(body)))
+    assert headers["cache-control"] == "no-cache"
+    etag = got["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    status, headers, again = call("GET", "/", [("If-None-Match", f'"other", {etag}')])
+    assert (status, again, headers["etag"]) == (304, b"", etag)
+    assert call("GET", "/", [("If-None-Match", '"other"')])[0] == 200
+
+
+def test_the_page_names_the_public_hostname(call, env):
+    assert b'<meta name="ociwrap-registry-host" content="">' in call("GET", "/")[2]
+    env.setenv("PUBLIC_HOSTNAME", "registry.example.org")
+    app.reset_service()
+    body = call("GET", "/")[2]
+    assert b'<meta name="ociwrap-registry-host" content="registry.example.org">' in body
+
+
+def test_with_logins_the_page_asks_for_one(call, env, tmp_path):
+    users = tmp_path / "htpasswd"
+    users.write_text(htpasswd_line("ci", "page-password") + "\n")
+    env.setenv("REGISTRY_AUTH", "basic")
+    env.setenv("REGISTRY_AUTH_FILE", str(users))
+    app.reset_service()
+    for path in ("/", "/page.js"):
+        status, headers, body = call("GET", path)
+        assert status == 401
+        assert headers["www-authenticate"] == 'Basic realm="ociwrap"'
+        assert json.loads(body)["errors"][0]["code"] == "UNAUTHORIZED"
+    login = "Basic " + base64.b64encode(b"ci:page-password").decode()
+    assert call("GET", "/", [("Authorization", login)])[0] == 200
+
+
+# -- generated configs, read by the page ------------------------------------------------------
+
+
+def composed(call) -> dict:
+    status, _, body = call("GET", f"/v2/{WRAP}/manifests/latest", [("Accept", OCI_MANIFEST)])
+    assert status == 200, body
+    return json.loads(body)
+
+
+SAME_ORIGIN = [("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Mode", "cors")]
+
+
+def test_a_same_origin_read_of_a_generated_config_gets_its_bytes(call):
+    config = composed(call)["config"]["digest"]
+    status, headers, body = call("GET", f"/v2/{WRAP}/blobs/{config}", SAME_ORIGIN)
+    assert status == 200
+    assert digest_of(body) == config
+    assert headers["content-type"] == "application/octet-stream"
+    assert headers["content-length"] == str(len(body))
+    assert headers["docker-content-digest"] == config
+    assert headers["vary"] == "Sec-Fetch-Site"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert json.loads(body)["config"]["Entrypoint"] == ["/w/run"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [("Sec-Fetch-Site", "cross-site")],
+        [("Sec-Fetch-Site", "same-site")],
+        [("Sec-Fetch-Site", "none")],
+    ],
+    ids=["no header", "cross-site", "same-site", "typed URL"],
+)
+def test_every_other_read_of_a_config_is_redirected(call, headers):
+    config = composed(call)["config"]["digest"]
+    status, answer, body = call("GET", f"/v2/{WRAP}/blobs/{config}", headers)
+    assert (status, body, answer["content-length"]) == (307, b"", "0")
+    assert "unit-bucket" in answer["location"]
+
+
+def test_layers_proxied_configs_and_heads_are_answered_as_ever(call):
+    manifest = composed(call)
+    layer = manifest["layers"][0]["digest"]
+    status, headers, _ = call("GET", f"/v2/{WRAP}/blobs/{layer}", SAME_ORIGIN)
+    assert status == 307 and headers["location"].startswith("http")
+    proxied = json.loads(call("GET", "/v2/stub/team/base/manifests/1")[2])["config"]["digest"]
+    assert call("GET", f"/v2/stub/team/base/blobs/{proxied}", SAME_ORIGIN)[0] == 307
+    config = manifest["config"]["digest"]
+    status, headers, body = call("HEAD", f"/v2/{WRAP}/blobs/{config}", SAME_ORIGIN)
+    assert (status, body) == (200, b"")
+    assert headers["content-length"] == str(manifest["config"]["size"])
+
+
+def test_a_config_over_the_limit_keeps_its_redirect(call, env):
+    config = composed(call)["config"]
+    env.setattr(page_routes, "CONFIG_INLINE_MAX_BYTES", config["size"] - 1)
+    assert call("GET", f"/v2/{WRAP}/blobs/{config['digest']}", SAME_ORIGIN)[0] == 307
+    env.setattr(page_routes, "CONFIG_INLINE_MAX_BYTES", config["size"])
+    assert call("GET", f"/v2/{WRAP}/blobs/{config['digest']}", SAME_ORIGIN)[0] == 200
+
+
+def test_the_page_knows_the_limit():
+    script = (PAGE / "page.js").read_text()
+    found = re.search(r"const CONFIG_MAX_BYTES = (\d+);", script)
+    assert found and int(found[1]) == page_routes.CONFIG_INLINE_MAX_BYTES == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("digest", "status", "code"),
+    [
+        ("sha256:" + "0" * 64, 404, "BLOB_UNKNOWN"),
+        ("sha256:zz", 400, "DIGEST_INVALID"),
+    ],
+)
+def test_same_origin_reads_of_other_digests_are_spec_errors(call, digest, status, code):
+    composed(call)
+    answer, _, body = call("GET", f"/v2/{WRAP}/blobs/{digest}", SAME_ORIGIN)
+    assert answer == status
+    assert json.loads(body)["errors"][0]["code"] == code
