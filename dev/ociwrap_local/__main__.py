@@ -35,6 +35,10 @@ def main() -> int:
     try:
         port = int(os.environ.get("PORT", "5000"))
         workers = worker_count()
+        signing = os.environ.get("SIGNING_KMS_KEY_ID") or os.environ.get("SIGNING_KEY_FILE")
+        if signing and port:
+            # Locally, clients pull from this very address.
+            os.environ.setdefault("PUBLIC_HOSTNAME", f"{host}:{port}")
         Settings.from_env()
     except ValueError as exc:
         print(f"ociwrap: {exc}", file=sys.stderr)

@@ -1,5 +1,8 @@
 """The embedded S3 of `make run`: moto's server as a child process on loopback.
 
+The same server answers for Secrets Manager, ECR and KMS, so those settings work locally
+as in Lambda; `SIGNING_KMS_KEY_ID=embedded` signs with a key it creates.
+
 A child process rather than a thread, so the gateway has no threads of its own when it
 forks its workers. The bucket is created before any worker starts, by a client that is
 closed again (no pooled connection is inherited by the workers).
@@ -20,6 +23,8 @@ import urllib.request
 from ociwrap_local.procs import set_parent_death_signal
 
 START_TIMEOUT_SECONDS = 60.0
+#: `SIGNING_KMS_KEY_ID=embedded`: sign with a new key of the embedded KMS (moto's).
+EMBEDDED_KEY = "embedded"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -73,6 +78,21 @@ class EmbeddedS3:
         finally:
             client.close()
 
+    def create_signing_key(self) -> str:
+        """A new ECC_NIST_P256 signing key in the embedded KMS; its id."""
+        import boto3
+
+        client = boto3.session.Session().client(
+            "kms",
+            endpoint_url=self.endpoint_url,
+            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        try:
+            created = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
+        finally:
+            client.close()
+        return created["KeyMetadata"]["KeyId"]
+
     def stop(self, grace: float = 5.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -112,7 +132,11 @@ def start_embedded_s3(host: str, bucket: str) -> EmbeddedS3:
         # (UPSTREAM_CREDENTIALS_SECRET, REGISTRY_AUTH_SECRET) work locally as in Lambda.
         os.environ.setdefault("AWS_ENDPOINT_URL_SECRETS_MANAGER", s3.endpoint_url)
         os.environ.setdefault("AWS_ENDPOINT_URL_ECR", s3.endpoint_url)
+        os.environ.setdefault("AWS_ENDPOINT_URL_KMS", s3.endpoint_url)
         s3.create_bucket(bucket)
+        if os.environ.get("SIGNING_KMS_KEY_ID") == EMBEDDED_KEY:
+            os.environ["SIGNING_KMS_KEY_ID"] = s3.create_signing_key()
+            print(f"signing with the embedded KMS key {os.environ['SIGNING_KMS_KEY_ID']}")
     except BaseException:
         s3.stop()
         raise

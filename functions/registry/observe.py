@@ -58,6 +58,7 @@ def record(event: dict, result: dict, stats: RequestStats, started: float) -> No
             "s3_ms": round(stats.s3_ms, 1),
             "compositions": stats.events["compositions"],
             "stale": stats.events["stale"],
+            "signatures": stats.events["signatures"],
             "ms": milliseconds,
         },
     )
@@ -68,7 +69,11 @@ def record(event: dict, result: dict, stats: RequestStats, started: float) -> No
     failed = sum(int(errors) for _calls, errors, _ms in stats.registries.values())
     metrics.add_metric("UpstreamErrors", MetricUnit.Count, failed)
     metrics.add_metric("S3Requests", MetricUnit.Count, stats.s3_calls)
-    for name_, key in (("Compositions", "compositions"), ("StaleAnswers", "stale")):
+    for name_, key in (
+        ("Compositions", "compositions"),
+        ("StaleAnswers", "stale"),
+        ("Signatures", "signatures"),
+    ):
         if stats.events[key]:
             metrics.add_metric(name_, MetricUnit.Count, stats.events[key])
     for (what, level), count in sorted(stats.cache.items()):

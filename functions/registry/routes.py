@@ -16,12 +16,12 @@ from ociwrap.mediatypes import SERVABLE_TYPES, bare
 class Route:
     """A parsed `/v2/...` request path."""
 
-    kind: str  # "ping", "manifests", "blobs", "tags", "catalog"
+    kind: str  # "ping", "manifests", "blobs", "referrers", "tags", "catalog"
     name: str = ""
     ref: str = ""
 
 
-_CONTENT = re.compile(r"/v2/(?P<name>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)")
+_CONTENT = re.compile(r"/v2/(?P<name>.+)/(?P<kind>manifests|blobs|referrers)/(?P<ref>[^/]+)")
 _TAGS = re.compile(r"/v2/(?P<name>.+)/tags/list")
 
 

@@ -1,4 +1,4 @@
-"""`/v1alpha`: container tokens (create, read, revoke) and the API's OpenAPI document."""
+"""`/v1alpha`: container tokens (create, read, revoke), the signing key, the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -76,6 +76,14 @@ def read_token(token: str) -> Response:
 def revoke_token(token: str) -> Response:
     service().tokens.revoke(token)
     return to_response(Reply(204, {"Content-Length": "0"}))
+
+
+@router.get("/v1alpha/signing-key")
+def signing_key() -> Response:
+    """The public key of the signatures this registry makes, for `cosign verify --key`."""
+    body = service().signing_key()
+    headers = {"Content-Type": "application/x-pem-file", "Content-Length": str(len(body))}
+    return to_response(Reply(200, headers, body))
 
 
 @router.get("/v1alpha/openapi.json")

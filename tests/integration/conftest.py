@@ -43,6 +43,7 @@ from pathlib import Path
 import pytest
 
 from harness.clients import Containerd, Podman
+from harness.cosign import PushedSignatures
 from harness.gateway import GatewayFactory, LocalGateway
 from harness.images import Artifact, Pushed, push_catalog, standard_images, write_oci_layout
 from harness.moto_s3 import MotoS3
@@ -270,3 +271,11 @@ def hostile() -> Iterator[HostileRegistry]:
     registry = HostileRegistry().start()
     yield registry
     registry.stop()
+
+
+@pytest.fixture
+def sigs(tmp_path: Path) -> Iterator[PushedSignatures]:
+    """Pushes cosign `.sig` tags to upstreams for one test and deletes them afterwards."""
+    signatures = PushedSignatures(tmp_path)
+    yield signatures
+    signatures.delete_all()

@@ -1,4 +1,5 @@
-"""`make run` as a developer uses it: embedded S3, an aliased local upstream, real skopeo."""
+"""`make run` as a developer uses it: embedded S3 (and KMS), an aliased local upstream,
+real skopeo."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
+from harness import cosign
 from harness.clients import skopeo_copy
 from harness.procs import Process, clean_env, free_port
 from harness.tools import require
@@ -24,7 +26,12 @@ def test_make_run_serves_pulls_with_embedded_s3(tmp_path, upstream, pushed_image
     require("make")
     port = free_port()
     env = clean_env(
-        {"PORT": str(port), "REGISTRY_ALIASES": f"local={upstream.url}", "PYTHONUNBUFFERED": "1"}
+        {
+            "PORT": str(port),
+            "REGISTRY_ALIASES": f"local={upstream.url}",
+            "PYTHONUNBUFFERED": "1",
+            "SIGNING_KMS_KEY_ID": "embedded",
+        }
     )
     env.pop("S3_ENDPOINT_URL", None)
     env.pop("ARTIFACT_BUCKET", None)
@@ -49,6 +56,13 @@ def test_make_run_serves_pulls_with_embedded_s3(tmp_path, upstream, pushed_image
         assert redirect.status_code == 307
         assert location.hostname == "127.0.0.1"  # the embedded S3
         assert location.path.startswith("/ociwrap-local/blobs/")
+        # Wrapped images are signed with a key of the embedded KMS, for this address.
+        wrap = "wrap/local/library/busybox/1/with/local/tools/wrapper/1"
+        url = f"http://127.0.0.1:{port}"
+        manifest = requests.get(f"{url}/v2/{wrap}/manifests/latest", timeout=60)
+        public = requests.get(f"{url}/v1alpha/signing-key", timeout=10).content
+        digest = manifest.headers["Docker-Content-Digest"]
+        cosign.verify(url, wrap, digest, public, f"127.0.0.1:{port}/{wrap}")
     finally:
         server.stop()
     deadline = time.monotonic() + 10
@@ -57,6 +71,7 @@ def test_make_run_serves_pulls_with_embedded_s3(tmp_path, upstream, pushed_image
     log = server.log()
     assert f"listening on http://127.0.0.1:{port}" in log
     assert "embedded S3 at http://127.0.0.1:" in log
+    assert "signing with the embedded KMS key" in log
     assert "stopped after" in log
 
 

@@ -32,7 +32,13 @@ EXPECTED_ENV = {
     "POWERTOOLS_SERVICE_NAME": "ociwrap",
 }
 #: Read by the code but only meaningful off AWS (the embedded S3 of `make run`).
-LOCAL_ONLY_ENV = {"S3_ENDPOINT_URL", "UPSTREAM_CREDENTIALS_FILE", "REGISTRY_AUTH_FILE"}
+LOCAL_ONLY_ENV = {
+    "S3_ENDPOINT_URL",
+    "UPSTREAM_CREDENTIALS_FILE",
+    "REGISTRY_AUTH_FILE",
+    "SIGNING_KEY_FILE",
+    "WRAPPER_POLICY_FILE",
+}
 #: Prefixes the bucket may expire; manifests/ and blobs/ are content-addressed and kept.
 EXPIRING_PREFIXES = {"uploads/", "tags/upstream/", "tokens/"}
 
@@ -278,7 +284,7 @@ def test_function_policy_is_least_privilege(resources: dict[str, Any]) -> None:
     assert not actions & {"s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutObjectAcl"}
 
 
-def test_secrets_and_ecr_are_granted_only_when_configured(
+def test_secrets_kms_and_ecr_are_granted_only_when_configured(
     resources: dict[str, Any], template: dict[str, Any]
 ) -> None:
     """Each optional grant is exactly what its parameter names, and only when it is set."""
@@ -297,6 +303,16 @@ def test_secrets_and_ecr_are_granted_only_when_configured(
             "HasRegistryAuthSecret",
             ["secretsmanager:GetSecretValue"],
             {"Ref": "RegistryAuthSecretArn"},
+        ),
+        "SignCompositions": (
+            "HasSigningKey",
+            ["kms:Sign", "kms:GetPublicKey"],
+            {"Ref": "SigningKmsKeyArn"},
+        ),
+        "WrapperPolicy": (
+            "HasWrapperPolicy",
+            ["secretsmanager:GetSecretValue"],
+            {"Ref": "WrapperPolicySecretArn"},
         ),
         "EcrLogin": ("HasEcrRepositories", ["ecr:GetAuthorizationToken"], "*"),
         "EcrPull": (

@@ -163,5 +163,6 @@ def test_the_openapi_document_is_served(call):
     assert set(document["paths"]) == {
         "/v1alpha/tokens",
         "/v1alpha/tokens/{token}",
+        "/v1alpha/signing-key",
         "/v1alpha/openapi.json",
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ociwrap import compose, telemetry
 from ociwrap.concurrency import KeyedLocks, parallel_map
@@ -25,6 +25,10 @@ from ociwrap.records import composition_key
 from ociwrap.reference import ImageRef
 from ociwrap.sources import SourceRecords, blob_source, manifest_source
 from ociwrap.store import Store
+
+if TYPE_CHECKING:
+    from ociwrap.signatures import Signatures
+    from ociwrap.verification import SignatureCheck
 
 PARALLEL_PLATFORMS = 4
 _PLATFORM_KEYS = ("os", "architecture", "variant", "os.version")
@@ -60,13 +64,30 @@ class Composer:
     """Makes (or finds) the composition of a recipe's current base and wrappers."""
 
     def __init__(
-        self, images: ImageSource, store: Store, sources: SourceRecords, cache: BoundedCache
+        self,
+        images: ImageSource,
+        store: Store,
+        sources: SourceRecords,
+        cache: BoundedCache,
+        *,
+        signatures: Signatures | None = None,
+        check: SignatureCheck | None = None,
     ) -> None:
         self.images = images
         self.store = store
         self.sources = sources
         self.hot = cache
+        self.signatures = signatures  # signs what is composed (signing configured)
+        self.check = check  # admits base and wrappers by WRAPPER_POLICY
         self._locks = KeyedLocks()
+
+    def _resolve(self, role: str, image: ImageRef) -> Resolved:
+        """An image of the recipe resolved to its digest, and admitted by the policy."""
+        resolved = with_role(role, image, lambda: self.images.resolve(image))
+        assert isinstance(resolved, Resolved)
+        if self.check is not None:
+            self.check.check(role, resolved)
+        return resolved
 
     def compose(self, recipe: Recipe) -> Composition:
         """The wrapped manifest (or index) for the current base and wrapper digests.
@@ -77,7 +98,7 @@ class Composer:
         with self._locks.lock(recipe.scope):
             roles = ["base", *(_role(recipe, n) for n in range(len(recipe.wrappers)))]
             resolved = parallel_map(  # base and wrappers at once: their upstreams add no time
-                lambda pair: with_role(pair[0], pair[1], lambda: self.images.resolve(pair[1])),
+                lambda pair: self._resolve(*pair),
                 list(zip(roles, [recipe.base, *recipe.wrappers], strict=True)),
                 PARALLEL_PLATFORMS,
             )
@@ -159,16 +180,22 @@ class Composer:
             return base_entry, self._compose_one(recipe, base, base_entry.digest, wrappers, digests)
 
         entries = parallel_map(compose_platform, plan, PARALLEL_PLATFORMS)
-        if not base_is_index:
-            composed = entries[0][1]
-            return Composition(
-                composed.manifest_digest, composed.media_type, composed.manifest_bytes
+        made: list[compose.Composed | compose.ComposedIndex] = [c for _, c in entries]
+        if base_is_index:
+            wrapper_notes = [(w.image, w.digest) for w in wrappers]
+            made.append(
+                compose.compose_index(entries, annotations(recipe.base, base.digest, wrapper_notes))
             )
-        wrapper_notes = [(w.image, w.digest) for w in wrappers]
-        index = compose.compose_index(entries, annotations(recipe.base, base.digest, wrapper_notes))
-        self.images.keep(index.manifest_digest, index.manifest_bytes, index.media_type)
-        self.sources.record(recipe.scope, {index.manifest_digest: manifest_source()})
-        return Composition(index.manifest_digest, index.media_type, index.manifest_bytes)
+            index = made[-1]
+            self.images.keep(index.manifest_digest, index.manifest_bytes, index.media_type)
+            self.sources.record(recipe.scope, {index.manifest_digest: manifest_source()})
+        if self.signatures is not None:  # before the composition record makes it servable
+            self.signatures.sign(
+                recipe,
+                [(c.manifest_digest, c.media_type, c.size) for c in made],
+            )
+        top = made[-1]
+        return Composition(top.manifest_digest, top.media_type, top.manifest_bytes)
 
     def _compose_one(
         self,

@@ -105,6 +105,14 @@ class Settings:
     registry_auth_file: str | None = None
     public_hostname: str | None = None
     token_max_ttl_seconds: int = TOKEN_MAX_TTL_SECONDS
+    signing_kms_key_id: str | None = None
+    signing_key_file: str | None = None
+    wrapper_policy_secret: str | None = None
+    wrapper_policy_file: str | None = None
+
+    @property
+    def signing(self) -> bool:
+        return bool(self.signing_kms_key_id or self.signing_key_file)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -114,7 +122,7 @@ class Settings:
             raise RegistryError(
                 "UNAVAILABLE", "ARTIFACT_BUCKET is not set: the registry has no bucket", status=503
             )
-        return cls(
+        settings = cls(
             bucket=bucket,
             aliases=parse_aliases(env.get("REGISTRY_ALIASES", "")),
             presign_ttl_seconds=_int(env, "PRESIGN_TTL_SECONDS", 3600),
@@ -144,4 +152,14 @@ class Settings:
                 minimum=60,
                 maximum=TOKEN_MAX_TTL_SECONDS,
             ),
+            signing_kms_key_id=_text(env, "SIGNING_KMS_KEY_ID"),
+            signing_key_file=_text(env, "SIGNING_KEY_FILE"),
+            wrapper_policy_secret=_text(env, "WRAPPER_POLICY_SECRET"),
+            wrapper_policy_file=_text(env, "WRAPPER_POLICY_FILE"),
         )
+        if settings.signing_kms_key_id and settings.signing_key_file:
+            raise ValueError("set SIGNING_KMS_KEY_ID or SIGNING_KEY_FILE, not both")
+        if settings.signing and not settings.public_hostname:
+            # The signed identity is the name clients pull: never one taken from a request.
+            raise ValueError("signing needs PUBLIC_HOSTNAME, the host clients pull from")
+        return settings

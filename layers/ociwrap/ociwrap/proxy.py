@@ -13,9 +13,12 @@ from urllib.parse import quote
 
 from ociwrap import errors, replies
 from ociwrap.blobs import Blobs
-from ociwrap.digest import is_digest
+from ociwrap.digest import encoded, is_digest
+from ociwrap.errors import RegistryError
 from ociwrap.imagesource import ImageSource
+from ociwrap.jsondoc import DocumentError, parse_json
 from ociwrap.reference import ImageRef, Repository
+from ociwrap.referrers import OCI_INDEX, descriptors_of, referrers_reply
 from ociwrap.replies import Reply
 from ociwrap.upstream.fetch import Fetcher
 
@@ -56,6 +59,22 @@ class ProxyService:
 
     def blob(self, repo: Repository, digest: str, head: bool) -> Reply:
         return self.blobs.upstream(repo, digest, head)
+
+    def referrers(self, repo: Repository, digest: str, artifact_type: str | None) -> Reply:
+        """The upstream's referrers of `digest`; for an upstream without the referrers API,
+        the index its referrers tag (`sha256-<hex>`) holds; else none."""
+        document = self.fetcher.referrers(repo, digest)
+        if document is None:
+            try:
+                fetched = self.fetcher.get_manifest(repo, f"sha256-{encoded(digest)}", [OCI_INDEX])
+                document = parse_json(fetched.body)
+            except RegistryError as exc:
+                if exc.code not in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"):
+                    raise
+                document = None
+            except DocumentError:
+                document = None
+        return referrers_reply(descriptors_of(document), artifact_type)
 
     def tags(self, name: str, repo: Repository, n: str | None, last: str | None) -> Reply:
         """The upstream's tags under our name, with a `Link` that points back here."""

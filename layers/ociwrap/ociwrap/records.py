@@ -9,6 +9,9 @@
 * `tags/compositions/<sha>.json`: (base, wrappers, their digests, overrides) → composed digest.
 * `tags/sources/<scope>/<hex>.json`: where each blob and manifest of a wrapped name comes
   from (one scope per wrap path, one per container token).
+* `tags/signatures/<key>/<sha of host/name>/<hex>.json`: the signature manifest of the
+  composed manifest `<hex>` as signed for that name (cosign's `docker-reference`) by the
+  key `<key>` (a hash of its public key: a new key signs anew).
 """
 
 from __future__ import annotations
@@ -84,6 +87,11 @@ def composition_key(recipe: Recipe, base_digest: str, wrapper_digests: Sequence[
 def source_key(scope: str, digest: str) -> str:
     """Where a wrapped name's record of `digest` lives (`scope`: one per wrap or token)."""
     return f"tags/sources/{scope}/{encoded(digest)}.json"
+
+
+def signature_key(key_id: str, docker_reference: str, digest: str) -> str:
+    """Where the signature of `digest` for `docker_reference` (host/name) is recorded."""
+    return f"tags/signatures/{key_id}/{_sha(docker_reference)[:40]}/{encoded(digest)}.json"
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,13 @@ from ociwrap.recipes import Recipe, from_wrap
 from ociwrap.reference import check_reference, parse_wrap_name, resolve_repository
 from ociwrap.replies import Reply
 from ociwrap.secrets import SecretDocument
+from ociwrap.signatures import Signatures
+from ociwrap.signing import FileSigner, KmsSigner, Signer
 from ociwrap.sources import SourceRecords
 from ociwrap.store import Store
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
+from ociwrap.verification import PolicySource, SignatureCheck
 from ociwrap.wrapped import WrappedService
 
 if TYPE_CHECKING:
@@ -52,6 +55,7 @@ class RegistryService:
         wrapped: WrappedService,
         tokens: ContainerTokens,
         users: Users | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.settings = settings
         self.aliases = settings.aliases
@@ -59,6 +63,7 @@ class RegistryService:
         self.wrapped = wrapped
         self.tokens = tokens
         self.users = users  # who may pull, with REGISTRY_AUTH=basic
+        self.signer = signer  # signs compositions, when signing is configured
 
     def recipe(self, name: str) -> Recipe | None:
         """The recipe a wrapped name stands for (wrap path or token image), else None."""
@@ -81,6 +86,22 @@ class RegistryService:
         if recipe is not None:
             return self.wrapped.blob(recipe, digest, head)
         return self.proxy.blob(resolve_repository(name, self.aliases), digest, head)
+
+    def referrers(self, name: str, digest: str, artifact_type: str | None) -> Reply:
+        check_digest(digest)
+        recipe = self.recipe(name)
+        if recipe is not None:
+            return self.wrapped.referrers(recipe, digest, artifact_type)
+        repo = resolve_repository(name, self.aliases)
+        return self.proxy.referrers(repo, digest, artifact_type)
+
+    def signing_key(self) -> bytes:
+        """The public key signatures of compositions verify with (PEM)."""
+        if self.signer is None:
+            raise errors.name_unknown(
+                "signing is not configured: set SIGNING_KMS_KEY_ID or SIGNING_KEY_FILE"
+            )
+        return self.signer.public_key_pem()
 
     def tags(self, name: str, n: str | None, last: str | None) -> Reply:
         recipe = self.recipe(name)
@@ -119,7 +140,23 @@ def build_service(settings: Settings | None = None) -> RegistryService:
     mirror = Mirror(store, links, settings.mirror_max_bytes)
     blobs = Blobs(store, fetcher, mirror, settings.presign_ttl_seconds)
     sources = SourceRecords(store, cache)
-    composer = Composer(images, store, sources, cache)
+    signer = make_signer(settings)
+    signatures = None
+    if signer is not None:
+        assert settings.public_hostname is not None  # Settings requires it for signing
+        signatures = Signatures(signer, settings.public_hostname, store, images, sources, cache)
+    check = None
+    if settings.wrapper_policy_secret or settings.wrapper_policy_file:
+        policy = PolicySource(
+            SecretDocument(
+                "WRAPPER_POLICY_SECRET",
+                settings.wrapper_policy_secret,
+                "WRAPPER_POLICY_FILE",
+                settings.wrapper_policy_file,
+            )
+        )
+        check = SignatureCheck(policy.policy, fetcher, cache)
+    composer = Composer(images, store, sources, cache, signatures=signatures, check=check)
     users = None
     if settings.registry_auth == "basic":
         from ociwrap.access import Users  # bcrypt, only where pulls need a login
@@ -135,7 +172,17 @@ def build_service(settings: Settings | None = None) -> RegistryService:
     return RegistryService(
         settings,
         ProxyService(images, fetcher, blobs),
-        WrappedService(composer, sources, images, blobs),
+        WrappedService(composer, sources, images, blobs, signatures),
         ContainerTokens(store, settings.aliases, settings.token_max_ttl_seconds),
         users,
+        signer,
     )
+
+
+def make_signer(settings: Settings) -> Signer | None:
+    """The key compositions are signed with: KMS in Lambda, a PEM file locally."""
+    if settings.signing_kms_key_id:
+        return KmsSigner(make_client("kms", "AWS KMS"), settings.signing_kms_key_id)
+    if settings.signing_key_file:
+        return FileSigner(settings.signing_key_file)
+    return None

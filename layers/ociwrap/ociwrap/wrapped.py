@@ -10,26 +10,39 @@ while that upstream still confirms access.
 
 from __future__ import annotations
 
-from ociwrap import errors, replies
+from typing import TYPE_CHECKING
+
+from ociwrap import cosign, errors, replies
 from ociwrap.blobs import Blobs
 from ociwrap.composer import Composer
 from ociwrap.digest import is_digest
 from ociwrap.imagesource import ImageSource, with_role
 from ociwrap.recipes import Recipe
+from ociwrap.referrers import referrers_reply
 from ociwrap.replies import Reply
 from ociwrap.sources import SourceRecords
+from ociwrap.store import OCTET_STREAM
+
+if TYPE_CHECKING:
+    from ociwrap.signatures import Signatures
 
 
 class WrappedService:
     """Answers pulls of wrapped names."""
 
     def __init__(
-        self, composer: Composer, sources: SourceRecords, images: ImageSource, blobs: Blobs
+        self,
+        composer: Composer,
+        sources: SourceRecords,
+        images: ImageSource,
+        blobs: Blobs,
+        signatures: Signatures | None = None,
     ) -> None:
         self.composer = composer
         self.sources = sources
         self.images = images
         self.blobs = blobs
+        self.signatures = signatures
 
     def _confirm_private(self, recipe: Recipe) -> None:
         """Tags of private upstreams are resolved again (within their TTL) before a stored
@@ -48,6 +61,9 @@ class WrappedService:
                     f"manifest {ref} was not composed for {recipe.name}", detail={"digest": ref}
                 )
             return replies.content(stored.body, stored.media_type, ref, head)
+        signed = cosign.signed_digest(ref)
+        if signed is not None and ref != recipe.tag:
+            return self._signature(recipe, signed, head)
         if ref != recipe.tag:
             where = (
                 "put the base and wrapper tags in the name, "
@@ -62,7 +78,46 @@ class WrappedService:
         composition = self.composer.compose(recipe)
         return replies.content(composition.body, composition.media_type, composition.digest, head)
 
-    def blob(self, recipe: Recipe, digest: str, head: bool) -> Reply:
+    def _signature(self, recipe: Recipe, digest: str, head: bool) -> Reply:
+        """The `sha256-<hex>.sig` tag: the signature of a manifest composed for this name."""
+        self._confirm_private(recipe)
+        found = self.signatures.find(recipe, digest) if self.signatures is not None else None
+        if found is None:
+            why = "it was not composed here" if self.signatures else "signing is not configured"
+            raise errors.manifest_unknown(
+                f"{recipe.name} has no signature of {digest}: {why}",
+                detail={"tag": cosign.signature_tag(digest)},
+            )
+        signature_digest, stored = found
+        return replies.content(stored.body, stored.media_type, signature_digest, head)
+
+    def referrers(self, recipe: Recipe, digest: str, artifact_type: str | None) -> Reply:
+        """What refers to a composed manifest: its signature, when signing is on."""
+        self._confirm_private(recipe)
+        found = self.signatures.find(recipe, digest) if self.signatures is not None else None
+        descriptors = []
+        if found is not None:
+            signature_digest, stored = found
+            descriptors.append(
+                {
+                    "mediaType": stored.media_type,
+                    "digest": signature_digest,
+                    "size": len(stored.body),
+                    "artifactType": cosign.SIGNATURE_ARTIFACT_TYPE,
+                }
+            )
+        return referrers_reply(descriptors, artifact_type)
+
+    def blob(
+        self, recipe: Recipe, digest: str, head: bool, *, inline_config_max_bytes: int = 0
+    ) -> Reply:
+        """A blob of the composition: HEAD answered here, GET by `307` to where it is.
+
+        A generated config of up to `inline_config_max_bytes` is answered with its bytes
+        instead (the handler asks for it for the page's same-origin reads: a browser would
+        need CORS on the bucket to follow the redirect). It is kilobytes of JSON from our
+        own bucket, never a layer; 0, the default, keeps the redirect for every client.
+        """
         record = self.sources.lookup(recipe.scope, digest)
         if record is None or record.get("kind") != "blob":
             raise errors.blob_unknown(
@@ -71,7 +126,17 @@ class WrappedService:
         size = int(record["size"])
         self._confirm_private(recipe)
         if record["source"] == "generated":
-            return replies.blob_head(digest, size) if head else self.blobs.stored(digest)
+            if head:
+                return replies.blob_head(digest, size)
+            if size <= inline_config_max_bytes:
+                body = self.blobs.store.get_blob(digest)
+                if body is None:
+                    raise errors.blob_unknown(
+                        f"blob {digest} of {recipe.name} is missing from the registry's bucket",
+                        detail={"digest": digest},
+                    )
+                return replies.content(body, OCTET_STREAM, digest, head=False)
+            return self.blobs.stored(digest)
         if record["source"] == "base":
             image = recipe.base
         else:

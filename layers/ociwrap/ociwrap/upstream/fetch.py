@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
@@ -210,6 +211,32 @@ class Fetcher:
                 f"upstream registry {name} sent {what} {digest} with digest {sha256_of(data)}"
             )
         return data
+
+    # -- referrers ---------------------------------------------------------------
+
+    def referrers(self, repo: Repository, digest: str) -> Any | None:
+        """The upstream's referrers index of `digest` (parsed, bounded), or None when it
+        has no referrers API (404), as registries before distribution-spec 1.1."""
+        response = self.transport.request(
+            repo,
+            "GET",
+            f"referrers/{digest}",
+            {"Accept": "application/vnd.oci.image.index.v1+json"},
+            allow_redirects=True,
+        )
+        if response.status_code == 404:
+            response.close()
+            return None
+        if response.status_code != 200:
+            raise failure(repo, response, f"referrers of {digest} in {repo}")
+        name = repo.registry.name
+        body = read_body(response, MAX_MANIFEST_BYTES, "referrers index", name)
+        try:
+            return parse_json(body)
+        except DocumentError as exc:
+            raise errors.upstream_unavailable(
+                f"upstream registry {name} sent a referrers index that is {exc}"
+            ) from exc
 
     # -- tags --------------------------------------------------------------------
 
