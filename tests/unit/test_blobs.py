@@ -117,3 +117,112 @@ def test_a_blob_whose_bytes_lie_is_not_stored(blobs, scripted, repo):
 def test_head_with_a_known_size_asks_nobody(blobs, scripted, repo):
     reply = blobs.upstream(repo, DIGEST, head=True, size=1234)
     assert reply.headers["Content-Length"] == "1234" and scripted.seen == []
+
+
+# -- fewer round trips: signed URLs reused, redirecting upstreams asked first --------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sigv4(signed_at: str, expires: int) -> str:
+    return (
+        "https://bucket.s3.amazonaws.com/x?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        f"&X-Amz-Date={signed_at}&X-Amz-Expires={expires}&X-Amz-Signature=abc"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "expiry"),
+    [
+        (sigv4("20231114T221320Z", 1200), 1_700_000_000 + 1200),
+        ("https://cdn.example/x?Expires=1700000300&Signature=s", 1_700_000_300),
+        (
+            "https://storage.googleapis.com/x?X-Goog-Date=20231114T221320Z&X-Goog-Expires=600",
+            1_700_000_600,
+        ),
+        ("https://cdn.example/x?x-amz-date=20231114T221320Z&x-amz-expires=60", 1_700_000_060),
+        ("https://cdn.example/x", None),
+        ("https://cdn.example/x?Expires=soon", None),
+        (sigv4("2023-11-14", 60), None),
+    ],
+)
+def test_signed_url_expiry(url, expiry):
+    from ociwrap.blobs import url_expiry
+
+    assert url_expiry(url) == expiry
+
+
+def test_how_long_a_signed_url_is_reused():
+    from ociwrap.blobs import location_ttl
+
+    now = 1_700_000_000.0
+    assert location_ttl(sigv4("20231114T221320Z", 3000), now) == 60  # at most a minute
+    assert location_ttl(sigv4("20231114T221320Z", 100), now) == 25  # a quarter of its life
+    assert location_ttl(sigv4("20231114T221320Z", 100), now + 200) == 0  # expired
+    assert location_ttl("https://cdn.example/x", now) == 15  # it says nothing: briefly
+
+
+@pytest.fixture
+def timed_blobs(blobs) -> tuple[Blobs, Clock]:
+    clock = Clock()
+    blobs.clock = clock
+    blobs.hot = BoundedCache(clock=clock)
+    return blobs, clock
+
+
+def test_a_public_upstreams_signed_url_is_reused_while_it_is_young(timed_blobs, scripted, repo):
+    blobs, clock = timed_blobs
+    url = sigv4("20231114T221320Z", 200)  # reused for a quarter: 50 s
+    scripted.routes["GET", PATH] = lambda h: (307, {"Location": url}, b"")
+    for _ in range(3):
+        assert blobs.upstream(repo, DIGEST, head=False).headers["Location"] == url
+    assert len(scripted.requests_to("/blobs/")) == 1
+    clock.now += 51
+    blobs.upstream(repo, DIGEST, head=False)
+    assert len(scripted.requests_to("/blobs/")) == 2
+    other = Repository(repo.registry, "other/app")
+    scripted.routes["GET", f"/v2/other/app/blobs/{DIGEST}"] = lambda h: (404, {}, b"")
+    with pytest.raises(RegistryError):  # another repository is asked itself
+        blobs.upstream(other, DIGEST, head=False)
+
+
+def test_a_private_upstream_is_asked_every_time(blobs, scripted, repo):
+    blobs.mirror.links.private = lambda registry: True
+    scripted.routes["GET", PATH] = lambda h: (307, {"Location": "https://cdn.example/x"}, b"")
+    blobs.upstream(repo, DIGEST, head=False)
+    blobs.upstream(repo, DIGEST, head=False)
+    assert len(scripted.requests_to("/blobs/")) == 2
+
+
+def test_a_redirecting_upstream_is_asked_before_the_bucket(blobs, scripted, repo):
+    scripted.routes["GET", PATH] = lambda h: (307, {"Location": "https://cdn.example/x"}, b"")
+    calls: list[str] = []
+    blobs.mirror.links.store.s3.meta.events.register(
+        "before-call.s3.GetObject", lambda **kwargs: calls.append("get")
+    )
+    blobs.upstream(repo, DIGEST, head=False)
+    assert calls == ["get"]  # not known yet: our copy is looked for first
+    other = f"sha256:{'ab' * 32}"
+    scripted.routes["GET", f"/v2/team/app/blobs/{other}"] = lambda h: (
+        307,
+        {"Location": "https://cdn.example/y"},
+        b"",
+    )
+    assert blobs.upstream(repo, other, head=False).headers["Location"] == "https://cdn.example/y"
+    assert calls == ["get"]  # it redirects: no S3 request for a copy that cannot exist
+
+
+def test_an_upstream_that_turns_to_serving_bytes_still_gets_its_copy_checked(blobs, scripted, repo):
+    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER)
+    blobs.upstream(repo, DIGEST, head=False)  # copied
+    blobs._learn(repo.registry, True)  # as if it had redirected since
+    reply = blobs.upstream(repo, DIGEST, head=False)
+    assert reply.status == 307 and f"/blobs/sha256/{DIGEST[7:]}" in reply.headers["Location"]
+    assert len(keys(blobs, "uploads/")) == 0
+    assert blobs.store.get_blob(DIGEST) == LAYER

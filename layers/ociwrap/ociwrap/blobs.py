@@ -4,43 +4,128 @@ A blob GET is answered with a `307`: to the upstream's own signed URL when it
 hands one out (Docker Hub, ghcr.io, ECR, S3-backed registries), otherwise to a
 presigned URL of a verified copy in our bucket (see `mirror`). A HEAD answers
 the size itself: a HEAD that followed a redirect to a GET-signed URL would fail.
+
+Two things keep a pull from paying for round trips it does not need. An upstream
+that has answered a blob GET with a redirect is asked first next time (a copy of
+its blobs in our bucket cannot exist, so looking for one is an S3 request for
+nothing); one that served bytes has our copy looked up first, as before. And the
+signed URL a public upstream handed out is reused for a short while: at most
+LOCATION_TTL_SECONDS and a quarter of the lifetime it states, so a client always
+gets a URL with most of its life left (Docker Hub's live ~50 minutes, ghcr.io's
+~5). Private upstreams are asked every time: their answer is also the access check.
 """
 
 from __future__ import annotations
 
+import calendar
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
 from ociwrap import replies, telemetry
+from ociwrap.memcache import BoundedCache
 from ociwrap.mirror import Mirror
-from ociwrap.reference import Repository
+from ociwrap.reference import Registry, Repository
 from ociwrap.replies import Reply
 from ociwrap.store import Store
 from ociwrap.upstream.fetch import Fetcher
+
+#: The longest an upstream's signed blob URL is reused.
+LOCATION_TTL_SECONDS = 60.0
+#: ... and the share of its stated remaining lifetime; a URL that states none is reused
+#: for UNDATED_TTL_SECONDS.
+LOCATION_SHARE = 0.25
+UNDATED_TTL_SECONDS = 15.0
+#: (signing time, lifetime in seconds) query parameters of signed URLs.
+_SIGNED_DATES = (("x-amz-date", "x-amz-expires"), ("x-goog-date", "x-goog-expires"))
+
+
+def url_expiry(url: str) -> float | None:
+    """When a signed URL stops working (epoch seconds), as its query says: S3 SigV4
+    (`X-Amz-Date` + `X-Amz-Expires`), S3 SigV2 and CloudFront (`Expires`), Google
+    (`X-Goog-Date` + `X-Goog-Expires`); None when it says nothing this understands."""
+    query = {key.lower(): values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+    for date_key, expires_key in _SIGNED_DATES:
+        date, expires = query.get(date_key, ""), query.get(expires_key, "")
+        if date and expires.isdigit():
+            try:
+                signed = calendar.timegm(time.strptime(date, "%Y%m%dT%H%M%SZ"))
+            except ValueError:
+                return None
+            return signed + int(expires)
+    expires = query.get("expires", "")
+    return float(expires) if expires.isdigit() else None
+
+
+def location_ttl(url: str, now: float) -> float:
+    """How long a signed URL handed out now may be handed out again (0: not at all)."""
+    expiry = url_expiry(url)
+    if expiry is None:
+        return UNDATED_TTL_SECONDS
+    return max(0.0, min(LOCATION_TTL_SECONDS, (expiry - now) * LOCATION_SHARE))
 
 
 class Blobs:
     """Answers blob requests for upstream repositories and for blobs in our bucket."""
 
     def __init__(
-        self, store: Store, fetcher: Fetcher, mirror: Mirror, presign_ttl_seconds: int
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        mirror: Mirror,
+        presign_ttl_seconds: int,
+        cache: BoundedCache | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
         self.mirror = mirror
         self.presign_ttl_seconds = presign_ttl_seconds
+        self.hot = cache if cache is not None else BoundedCache()
+        self.clock = clock
+        #: registry URL -> whether its last blob GET answered with a redirect
+        self._redirects: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    def _redirecting(self, registry: Registry) -> bool:
+        with self._lock:
+            return self._redirects.get(registry.url, False)
+
+    def _learn(self, registry: Registry, redirected: bool) -> None:
+        with self._lock:
+            self._redirects[registry.url] = redirected
 
     def upstream(self, repo: Repository, digest: str, head: bool, size: int | None = None) -> Reply:
         """A blob of an upstream repository; `size` when the caller already knows it."""
-        mirrored = self.mirror.size(repo, digest)
         if head:
             if size is None:
+                mirrored = self.mirror.size(repo, digest)
                 size = mirrored if mirrored is not None else self.fetcher.blob_size(repo, digest)
             return replies.blob_head(digest, size)
-        if mirrored is not None:
+        public = not self.mirror.links.private(repo.registry)
+        key = f"location:{repo.registry.url}/{repo.path}@{digest}"
+        if public:
+            location = self.hot.get(key)
+            if location is not None:
+                telemetry.cache("location", "memory")
+                telemetry.redirect("upstream")
+                return replies.redirect(location, digest)
+        looked = not self._redirecting(repo.registry)
+        if looked and self.mirror.size(repo, digest) is not None:
             return self.stored(digest)
         answer = self.fetcher.blob(repo, digest)
+        self._learn(repo.registry, answer.location is not None)
         if answer.location:
+            ttl = location_ttl(answer.location, self.clock())
+            if public and ttl > 0:
+                self.hot.put(key, answer.location, size=len(answer.location), ttl=ttl)
             telemetry.redirect("upstream")
             return replies.redirect(answer.location, digest)
         assert answer.response is not None
+        if not looked and self.mirror.size(repo, digest) is not None:
+            answer.response.close()  # it redirected before; we have a copy already
+            return self.stored(digest)
         self.mirror.copy(repo, digest, answer.response)
         return self.stored(digest)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ociwrap import compose, telemetry
-from ociwrap.concurrency import KeyedLocks, parallel_map
+from ociwrap.concurrency import KeyedLocks, parallel_map, run_together
 from ociwrap.documents import Descriptor, Image, ImageIndex, ImageManifest, invalid
 from ociwrap.imagesource import ImageSource, Resolved, with_role
 from ociwrap.memcache import BoundedCache
@@ -135,6 +135,14 @@ class Composer:
         )
         return Image(manifest, config)
 
+    def _wrapper_document(self, wrapper: Resolved, role: str) -> Any:
+        """A wrapper's manifest or index; a single-platform wrapper's config is read now
+        too, beside the base's, rather than after it."""
+        document = self._document(wrapper, wrapper.digest, role)
+        if isinstance(document, ImageManifest):
+            self._image(wrapper, wrapper.digest, role)
+        return document
+
     def _platforms(self, base: Resolved) -> tuple[bool, tuple[Descriptor, ...]]:
         """The base's runnable platforms; a single-platform base is an index of one,
         with the platform its config names, so the wrapper variant is chosen by the
@@ -156,7 +164,7 @@ class Composer:
     def _compose_now(self, recipe: Recipe, base: Resolved, wrappers: list[Resolved]) -> Composition:
         jobs: list[Callable[[], Any]] = [lambda: self._platforms(base)]
         jobs += [
-            lambda wrapper=wrapper, n=n: self._document(wrapper, wrapper.digest, _role(recipe, n))
+            lambda wrapper=wrapper, n=n: self._wrapper_document(wrapper, _role(recipe, n))
             for n, wrapper in enumerate(wrappers)
         ]
         found = parallel_map(lambda job: job(), jobs, PARALLEL_PLATFORMS)
@@ -221,8 +229,6 @@ class Composer:
             ),
             recipe.overrides,
         )
-        self.store.put_blob(composed.config_digest, composed.config_bytes)
-        self.images.keep(composed.manifest_digest, composed.manifest_bytes, composed.media_type)
         sources: dict[str, dict] = {}
         for layer in base_image.manifest.layers:
             sources.setdefault(layer.digest, blob_source("base", layer.size))
@@ -231,5 +237,11 @@ class Composer:
                 sources.setdefault(layer.digest, blob_source("wrapper", layer.size, n))
         sources[composed.config_digest] = blob_source("generated", len(composed.config_bytes))
         sources[composed.manifest_digest] = manifest_source()
-        self.sources.record(recipe.scope, sources)
+        run_together(  # no record points at any of them before the composition record
+            lambda: self.store.put_blob(composed.config_digest, composed.config_bytes),
+            lambda: self.images.keep(
+                composed.manifest_digest, composed.manifest_bytes, composed.media_type
+            ),
+            lambda: self.sources.record(recipe.scope, sources),
+        )
         return composed

@@ -32,6 +32,14 @@ def parallel_map(call: Callable[[T], R], items: Iterable[T], max_workers: int) -
         return [future.result() for future in futures]
 
 
+def run_together(*calls: Callable[[], object]) -> None:
+    """Run independent calls (writes to S3, say) at once; the first exception is raised.
+
+    Each is a round trip of its own: together they take the time of the slowest.
+    """
+    parallel_map(lambda call: call(), calls, len(calls))
+
+
 class KeyedLocks:
     """A fixed set of locks, one chosen per key: bounded memory for any number of keys."""
 

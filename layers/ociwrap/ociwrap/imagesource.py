@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ociwrap import deadline, errors, telemetry
-from ociwrap.concurrency import KeyedLocks
+from ociwrap.concurrency import KeyedLocks, run_together
 from ociwrap.documents import (
     Document,
     ImageConfig,
@@ -190,8 +190,10 @@ class ImageSource:
     def fetch(self, repo: Repository, ref: str, accept: Iterable[str]) -> Manifest:
         """A manifest fetched now (by tag or digest, with this Accept), verified and kept."""
         fetched = self.fetcher.get_manifest(repo, ref, accept)
-        self.keep(fetched.digest, fetched.body, fetched.media_type)
-        self.links.add(repo, fetched.digest)
+        run_together(
+            lambda: self.keep(fetched.digest, fetched.body, fetched.media_type),
+            lambda: self.links.add(repo, fetched.digest),
+        )
         return fetched
 
     def document(self, image: ImageRef, digest: str, role: str) -> Document:
@@ -217,8 +219,10 @@ class ImageSource:
 
         def fetch() -> bytes:
             data = self.fetcher.small_blob(repo, digest, MAX_CONFIG_BYTES, "image config")
-            self.store.put_blob(digest, data)
-            self.links.add(repo, digest, len(data))
+            run_together(
+                lambda: self.store.put_blob(digest, data),
+                lambda: self.links.add(repo, digest, len(data)),
+            )
             return data
 
         fetched = fetch() if self.links.get(repo, digest) is None else None

@@ -138,7 +138,7 @@ def build_service(settings: Settings | None = None) -> RegistryService:
         cache=cache,
     )
     mirror = Mirror(store, links, settings.mirror_max_bytes)
-    blobs = Blobs(store, fetcher, mirror, settings.presign_ttl_seconds)
+    blobs = Blobs(store, fetcher, mirror, settings.presign_ttl_seconds, cache)
     sources = SourceRecords(store, cache)
     signer = make_signer(settings)
     signatures = None
