@@ -182,3 +182,37 @@ def test_nothing_secret_is_logged(call, capsys, logs):
     output = capsys.readouterr().out + logs.getvalue()
     assert "request" in output
     assert secret not in output and "c2VjcmV0" not in output
+
+
+def test_a_new_instance_reads_a_composition_from_its_record_alone(call, capsys, logs):
+    wrap = "/v2/wrap/stub/team/base/1/with/stub/team/wrapper/1/manifests/latest"
+    first = call("GET", wrap)
+    printed(capsys, logs)
+    app.reset_service()  # a new instance on the same bucket
+    again = call("GET", wrap)
+    assert again["body"] == first["body"]
+    [line] = request_lines(printed(capsys, logs))
+    # the two tag records (read at once) and the composition record, which holds the
+    # manifest: no read of the manifest itself, and no upstream
+    assert (line["s3_calls"], line["upstream_calls"]) == (3, 0)
+
+
+def test_a_composition_record_whose_manifest_does_not_match_is_not_believed(call, capsys, logs):
+    wrap = "/v2/wrap/stub/team/base/1/with/stub/team/wrapper/1/manifests/latest"
+    first = call("GET", wrap)
+    s3 = boto3.client("s3")
+    [key] = [
+        item["Key"]
+        for item in s3.list_objects_v2(Bucket="unit-bucket", Prefix="tags/compositions/")[
+            "Contents"
+        ]
+    ]
+    record = json.loads(s3.get_object(Bucket="unit-bucket", Key=key)["Body"].read())
+    tampered = record["manifest"].replace('"schemaVersion":2', '"schemaVersion":2,"evil":1')
+    assert tampered != record["manifest"]
+    record["manifest"] = tampered
+    s3.put_object(Bucket="unit-bucket", Key=key, Body=json.dumps(record).encode())
+    app.reset_service()
+    again = call("GET", wrap)
+    assert again["body"] == first["body"]  # the stored manifest, by the record's digest
+    assert '"evil"' not in again["body"]

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from ociwrap import compose, telemetry
 from ociwrap.concurrency import KeyedLocks, parallel_map, run_together
+from ociwrap.digest import sha256_of
 from ociwrap.documents import Descriptor, Image, ImageIndex, ImageManifest, invalid
 from ociwrap.imagesource import ImageSource, Resolved, with_role
+from ociwrap.mediatypes import SERVABLE_TYPES
 from ociwrap.memcache import BoundedCache
 from ociwrap.platforms import plan_wrappers, select
 from ociwrap.recipes import Recipe
@@ -105,17 +107,35 @@ class Composer:
             base, wrappers = resolved[0], resolved[1:]
             key = composition_key(recipe, base.digest, [w.digest for w in wrappers])
             record = self.hot.get_or_load(key, lambda: self.store.get_json(key))
-            if record:
-                stored = self.images.stored(record["digest"])
-                if stored is not None:
-                    telemetry.cache("composition", "stored")
-                    return Composition(record["digest"], stored.media_type, stored.body)
+            found = self._recorded(record) if record else None
+            if found is not None:
+                telemetry.cache("composition", "stored")
+                return found
             telemetry.event("compositions")
             composition = self._compose_now(recipe, base, wrappers)
-            record = {"digest": composition.digest, "mediaType": composition.media_type}
+            record = {
+                "digest": composition.digest,
+                "mediaType": composition.media_type,
+                "manifest": composition.body.decode(),
+            }
             self.store.put_json(key, record)
-            self.hot.put(key, record)
+            self.hot.put(key, record, size=len(composition.body))
             return composition
+
+    def _recorded(self, record: dict[str, Any]) -> Composition | None:
+        """The composition a record names. Records carry the manifest itself (one S3 read
+        for a new instance, not two); older ones, or one whose bytes do not match, send us
+        to the stored manifest."""
+        digest, text = record.get("digest"), record.get("manifest")
+        media_type = record.get("mediaType")
+        if isinstance(text, str) and media_type in SERVABLE_TYPES:
+            body = text.encode()
+            if sha256_of(body) == digest:
+                return Composition(digest, media_type, body)
+        stored = self.images.stored(str(digest))
+        if stored is None:
+            return None
+        return Composition(str(digest), stored.media_type, stored.body)
 
     def _document(self, resolved: Resolved, digest: str, role: str) -> Any:
         return with_role(
