@@ -55,7 +55,7 @@ mutate: $(VENV)/.dev-deps
 
 # Full pulls direct, proxied and wrapped side by side, plus latencies, upstream requests,
 # memory and import time, as Markdown (minutes). ARGS, e.g. ARGS="--size-mib 64
-# --repetitions 5 --json bench.json".
+# --repetitions 9 --json bench.json".
 bench: $(VENV)/.dev-deps system-packages
 	PATH="$$PATH:/usr/sbin:/sbin" PYTHONPATH=$(PYTHONPATH):tests $(VENV)/bin/python tests/benchmark.py $(ARGS)
 

@@ -22,7 +22,7 @@ ociwrap sent (its gateway's access log), which must be 0: layers never pass thro
 
 Everything runs on this machine on 127.0.0.1 (the gateway serving the Lambda handler,
 its S3 and both upstreams), so the figures are for comparing ways and runs, not
-absolute. `make bench` (`ARGS="--size-mib 64 --repetitions 5 --json out.json"`) prints
+absolute. `make bench` (`ARGS="--size-mib 64 --repetitions 9 --json out.json"`) prints
 a Markdown report; `--json PATH` writes the same data as JSON.
 """
 
@@ -849,7 +849,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--size-mib", type=int, default=64, help="base image size (default 64)")
     parser.add_argument("--layers", type=int, default=4, help="base image layers (default 4)")
     parser.add_argument(
-        "--repetitions", type=int, default=5, help="full pulls per upstream and way (default 5)"
+        "--repetitions", type=int, default=9, help="full pulls per upstream and way (default 9)"
     )
     parser.add_argument("--rounds", type=int, default=50, help="requests per latency figure")
     parser.add_argument(
