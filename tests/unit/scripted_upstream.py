@@ -6,6 +6,8 @@ that does: wrong bytes for a digest, odd redirects, rate limits, stalls, several
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 import threading
 import time
@@ -13,6 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 Route = Callable[[BaseHTTPRequestHandler], tuple[int, Any, Any]]
 
 
@@ -99,3 +102,82 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def one_layer_image(name: str, label: str | None) -> dict[str, bytes]:
+    """Blobs and manifests of a one-layer image, by path under /v2/<name>/: its manifest
+    by tag `1` and by digest, its config (`Env: FROM=<name>`, the `org.goci.wrapper`
+    label when given) and its layer."""
+    layer = f"layer of {name}".encode()
+    inner: dict = {"Cmd": ["run"], "Env": [f"FROM={name}"]}
+    if label:
+        inner["Labels"] = {"org.goci.wrapper": label}
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": inner,
+            "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest_of(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": digest_of(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    return {
+        f"/v2/{name}/manifests/1": manifest,
+        f"/v2/{name}/manifests/{digest_of(manifest)}": manifest,
+        f"/v2/{name}/blobs/{digest_of(config)}": config,
+        f"/v2/{name}/blobs/{digest_of(layer)}": layer,
+    }
+
+
+def serve_paths(scripted: Scripted, routes: dict[str, bytes]) -> None:
+    """Answer GET and HEAD of each path with its bytes (and their digest)."""
+    for path, body in routes.items():
+        headers = {"Content-Type": OCI_MANIFEST} if "/manifests/" in path else {}
+        headers["Docker-Content-Digest"] = digest_of(body)
+        scripted.routes["GET", path] = lambda h, b=body, hd=headers: (200, hd, b)
+        scripted.routes["HEAD", path] = lambda h, b=body, hd=headers: (
+            200,
+            {**hd, "Content-Length": str(len(b))},
+            b"",
+        )
+
+
+def handler_on_stub(monkeypatch: Any, scripted: Scripted) -> None:
+    """The handler's environment for tests of it in-process: the one-layer images
+    `team/base` and `team/wrapper` (label `/w/run`) on `scripted`, aliased `stub`; the
+    bucket `unit-bucket` (for an in-process moto); nothing else configured."""
+    serve_paths(
+        scripted,
+        {**one_layer_image("team/base", None), **one_layer_image("team/wrapper", "/w/run")},
+    )
+    for name, value in {
+        "ARTIFACT_BUCKET": "unit-bucket",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "REGISTRY_ALIASES": f"stub={scripted.url}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("S3_ENDPOINT_URL", "PUBLIC_HOSTNAME", "REGISTRY_AUTH", "REGISTRY_AUTH_FILE"):
+        monkeypatch.delenv(name, raising=False)

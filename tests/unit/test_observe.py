@@ -6,7 +6,6 @@ The real handler over an in-process S3 and a scripted upstream on 127.0.0.1 (ali
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 
@@ -17,75 +16,14 @@ from moto import mock_aws
 import app
 import observe
 from ociwrap_local.events import LocalContext, build_event
+from scripted_upstream import digest_of, handler_on_stub
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def image(name: str, label: str | None) -> dict[str, bytes]:
-    """Blobs and manifest of a one-layer image, by path under /v2/<name>/."""
-    layer = f"layer of {name}".encode()
-    inner: dict = {"Cmd": ["run"]}
-    if label:
-        inner["Labels"] = {"org.goci.wrapper": label}
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": inner,
-            "rootfs": {"type": "layers", "diff_ids": [digest_of(layer)]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": digest_of(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": digest_of(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
-    return {
-        f"/v2/{name}/manifests/1": manifest,
-        f"/v2/{name}/manifests/{digest_of(manifest)}": manifest,
-        f"/v2/{name}/blobs/{digest_of(config)}": config,
-        f"/v2/{name}/blobs/{digest_of(layer)}": layer,
-    }
-
-
 @pytest.fixture
 def call(monkeypatch, scripted, loopback_only):
-    routes = {**image("team/base", None), **image("team/wrapper", "/w/run")}
-    for path, body in routes.items():
-        headers = {"Content-Type": OCI_MANIFEST} if "/manifests/" in path else {}
-        headers["Docker-Content-Digest"] = digest_of(body)
-        scripted.routes["GET", path] = lambda h, b=body, hd=headers: (200, hd, b)
-        scripted.routes["HEAD", path] = lambda h, b=body, hd=headers: (
-            200,
-            {**hd, "Content-Length": str(len(b))},
-            b"",
-        )
-    for name, value in {
-        "ARTIFACT_BUCKET": "unit-bucket",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "REGISTRY_ALIASES": f"stub={scripted.url}",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    handler_on_stub(monkeypatch, scripted)
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="unit-bucket")
         app.reset_service()
