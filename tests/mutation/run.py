@@ -54,6 +54,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "upstream/guard.py": ("test_guard.py",),
     "upstream/bodies.py": ("test_bodies.py",),
     "upstream/challenge.py": ("test_challenge.py",),
+    "cosign.py": ("test_cosign.py",),
+    "policy.py": ("test_policy.py",),
+    "referrers.py": ("test_referrers.py",),
 }
 #: What the unit tests' conftest needs beside the test files.
 SUPPORT = ("conftest.py", "scripted_upstream.py")

@@ -291,3 +291,77 @@ def test_kms_signer_refuses_other_key_specs():
 def test_kms_signer_refuses_payloads_kms_cannot_take_raw():
     with pytest.raises(RegistryError, match="too large"):
         KmsSigner(None, "k").sign(b"x" * 4097)
+
+
+# -- exact bytes and boundaries ------------------------------------------------------------
+
+
+def test_the_payload_bytes_are_compact_json_in_cosigns_field_order():
+    assert cosign.make_payload("r.example/x", DIGEST) == (
+        b'{"critical":{"identity":{"docker-reference":"r.example/x"},'
+        b'"image":{"docker-manifest-digest":"' + DIGEST.encode() + b'"},'
+        b'"type":"cosign container image signature"},"optional":null}'
+    )
+
+
+def nested(levels: int) -> bytes:
+    """A valid payload whose `optional` holds `levels` lists one in another."""
+    document = json.loads(critical())
+    document["optional"] = json.loads("[" * levels + "]" * levels)
+    return json.dumps(document).encode()
+
+
+def test_payloads_are_read_eight_levels_deep_and_no_deeper():
+    assert cosign.read_payload(nested(7)).digest == DIGEST  # 8 levels with the document
+    with pytest.raises(cosign.SignatureFormatError, match=r"^payload is nested deeper than 8"):
+        cosign.read_payload(nested(8))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (critical(image={}), "payload names no valid docker-manifest-digest"),
+        (critical(identity={}), "payload names no docker-reference"),
+    ],
+)
+def test_payload_errors_say_exactly_what_is_missing(data, message):
+    with pytest.raises(cosign.SignatureFormatError) as caught:
+        cosign.read_payload(data)
+    assert str(caught.value) == message
+
+
+def test_the_signature_config_and_manifest_are_cosigns_bytes():
+    payload = cosign.make_payload("r.example/x", DIGEST)
+    subject = {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": DIGEST,
+        "size": 9,
+    }
+    signed = cosign.signature_manifest(payload, b"sig", subject)
+    assert signed.config == (
+        b'{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z",'
+        b'"history":[{"created":"0001-01-01T00:00:00Z"}],"os":"",'
+        b'"rootfs":{"type":"layers","diff_ids":["' + sha256(payload).encode() + b'"]}}'
+    )
+    assert signed.body.startswith(
+        b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+        b'"artifactType":"application/vnd.dev.cosign.artifact.sig.v1+json","config":{'
+    )
+    assert b" " not in signed.body
+
+
+def test_signed_layer_boundaries():
+    assert cosign.signed_layers({"layers": [layer(size=1)]})[0].size == 1
+    longest = "QUFB" * 256  # 1024 characters
+    found = cosign.signed_layers({"layers": [layer(annotations={ANNOTATION: longest})]})
+    assert found[0].signature == b"AAA" * 256
+
+
+def test_a_signature_with_characters_outside_base64_is_skipped():
+    assert cosign.signed_layers({"layers": [layer(annotations={ANNOTATION: "QUFB*"})]}) == []
+
+
+def test_signature_manifest_errors_say_exactly_what_is_wrong():
+    with pytest.raises(cosign.SignatureFormatError) as caught:
+        cosign.signed_layers([])
+    assert str(caught.value) == "signature is no image manifest with layers"

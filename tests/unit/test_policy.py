@@ -353,3 +353,36 @@ def test_unmatched_images(scripted, resolved):
 def test_no_policy_admits_everything_without_asking(scripted, resolved):
     SignatureCheck(lambda: None, Fetcher(Transport()), BoundedCache()).check("wrapper", resolved)
     assert scripted.seen == []
+
+
+# -- boundaries ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("ghcr.io/**/tool", "ghcr.io/a/b/tool", True),
+        ("ghcr.io/**/tool", "ghcr.io/a/b/other", False),
+        ("ghcr.io/**/tool", "ghcr.io/a/btool", False),
+        ("ghcr.io/acme/*-tool", "ghcr.io/acme/x-tool", True),
+        ("ghcr.io/acme/*-tool", "ghcr.io/acme/x-other", False),
+        ("ghcr.io/acme/*-tool", "ghcr.io/acme/xtool", False),
+        ("ghcr.io/acme/tool?x", "ghcr.io/acme/tool2x", True),
+        ("ghcr.io/acme/tool?x", "ghcr.io/acme/tool2y", False),
+    ],
+)
+def test_what_follows_a_wildcard_is_matched_too(pattern, name, matches):
+    assert bool(pattern_regex(pattern).fullmatch(name)) is matches
+
+
+def test_the_largest_policy_that_is_read():
+    rule = {"images": "x" * 512, "keys": [PUBLIC] * 16}
+    policy = parse_policy({"wrappers": [rule] * 256})
+    assert len(policy.wrappers) == 256
+    assert len(policy.wrappers[0].keys) == 16
+
+
+def test_a_policy_that_is_no_object_says_what_it_must_be():
+    with pytest.raises(PolicyError) as caught:
+        parse_policy([])
+    assert str(caught.value) == 'the policy must be a JSON object with "wrappers" and/or "bases"'

@@ -124,3 +124,24 @@ def test_a_misbehaving_upstream_is_an_upstream_failure(scripted, repo, status, b
     with pytest.raises(RegistryError) as caught:
         Fetcher(Transport()).referrers(repo, SUBJECT)
     assert caught.value.code == code
+
+
+def test_descriptor_text_boundaries():
+    annotations = {f"k{n}": "v" for n in range(65)}
+    kept = clean_descriptor({**GOOD, "annotations": annotations})["annotations"]
+    assert list(kept) == [f"k{n}" for n in range(64)]
+    longest = "x" * 1024
+    entry = clean_descriptor({**GOOD, "artifactType": longest, "annotations": {"k": longest}})
+    assert entry["artifactType"] == longest and entry["annotations"] == {"k": longest}
+    assert clean_descriptor({**GOOD, "artifactType": "x" * 1025}).get("artifactType") is None
+    assert clean_descriptor({**GOOD, "annotations": {"k" * 1024: "v"}})["annotations"]
+    assert clean_descriptor({**GOOD, "mediaType": "x"})["mediaType"] == "x"
+
+
+def test_the_answer_is_compact_json():
+    reply = referrers_reply([GOOD], None)
+    assert reply.body == (
+        b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",'
+        b'"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+        b'"digest":"' + DIGEST.encode() + b'","size":10,"artifactType":"a/b"}]}'
+    )
