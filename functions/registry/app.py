@@ -17,6 +17,7 @@ from deadlines import in_time, request_deadline
 from observe import logger, metrics, record, tracing
 from ociwrap import deadline, errors, replies, telemetry
 from ociwrap.errors import RegistryError
+from page_routes import INLINE_CONFIG_HEADERS, inline_config_limit
 from page_routes import router as page_router
 from routes import parse_route, split_accept
 from token_routes import router as token_router
@@ -84,7 +85,10 @@ def registry_read() -> Response:
         if head:
             reply.body = b""  # the length of the GET's index stays in Content-Length
     elif route.kind == "blobs":
-        reply = in_time(lambda: registry.blob(route.name, route.ref, head))
+        inline = inline_config_limit(event.http_method, event.headers)
+        reply = in_time(lambda: registry.blob(route.name, route.ref, head, inline))
+        if inline and reply.status == 200 and not head:
+            reply.headers.update(INLINE_CONFIG_HEADERS)
     else:
         reply = in_time(lambda: registry.tags(route.name, query.get("n"), query.get("last")))
     return to_response(reply)

@@ -25,15 +25,11 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from answers import to_response
-from deadlines import in_time
-from ociwrap.digest import check_digest
 from ociwrap.replies import Reply
-from routes import parse_route
 from wiring import service
 
 PAGE_DIR = Path(__file__).with_name("page")
@@ -152,34 +148,12 @@ def same_origin(headers: dict[str, str]) -> bool:
     return headers.get("sec-fetch-site", "").strip().lower() == "same-origin"
 
 
-def page_config_reads(
-    resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware
-) -> Response:
-    """Same-origin `GET`s of a wrapped name's blobs: generated configs come as bytes.
-
-    Runs after the login check; any other request goes on to its route untouched, and
-    layers and proxied names keep their `307`s (the library decides what is a config).
-    """
-    event = resolver.current_event
-    if event.http_method.upper() != "GET" or not same_origin(event.headers):
-        return next_middleware(resolver)
-    route = parse_route(event.path)
-    if route is None or route.kind != "blobs":
-        return next_middleware(resolver)
-    registry = service()
-    digest = check_digest(route.ref)
-    recipe = registry.recipe(route.name)
-    if recipe is None:
-        return next_middleware(resolver)
-    reply = in_time(
-        lambda: registry.wrapped.blob(
-            recipe, digest, False, inline_config_max_bytes=CONFIG_INLINE_MAX_BYTES
-        )
-    )
-    if reply.status == 200:
-        # The same URL answers other clients with a 307: caches must keep them apart.
-        reply.headers.update({"Vary": "Sec-Fetch-Site", "X-Content-Type-Options": "nosniff"})
-    return to_response(reply)
+def inline_config_limit(method: str, headers: dict[str, str]) -> int:
+    """The largest generated config a blob GET may get as bytes: CONFIG_INLINE_MAX_BYTES
+    for the page's own reads (same-origin GETs), 0 (always the `307`) for anything else."""
+    return CONFIG_INLINE_MAX_BYTES if method.upper() == "GET" and same_origin(headers) else 0
 
 
-router.use(middlewares=[page_config_reads])
+#: Headers of a config answered with its bytes: the same URL answers other clients with a
+#: `307`, so caches must keep the two apart.
+INLINE_CONFIG_HEADERS = {"Vary": "Sec-Fetch-Site", "X-Content-Type-Options": "nosniff"}

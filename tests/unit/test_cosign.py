@@ -159,7 +159,7 @@ def test_signature_manifest_is_cosigns_with_subject():
     assert (signed.payload, signed.payload_digest) == (payload, sha256(payload))
     assert json.loads(signed.config)["rootfs"] == {"type": "layers", "diff_ids": [sha256(payload)]}
     assert signed.config_digest == sha256(signed.config)
-    assert signed.descriptor == {
+    assert cosign.signature_descriptor(signed.digest, len(signed.body)) == {
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "digest": signed.digest,
         "size": len(signed.body),

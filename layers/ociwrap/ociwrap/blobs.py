@@ -18,7 +18,6 @@ gets a URL with most of its life left (Docker Hub's live ~50 minutes, ghcr.io's
 from __future__ import annotations
 
 import calendar
-import threading
 import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
@@ -84,17 +83,14 @@ class Blobs:
         self.presign_ttl_seconds = presign_ttl_seconds
         self.hot = cache if cache is not None else BoundedCache()
         self.clock = clock
-        #: registry URL -> whether its last blob GET answered with a redirect
-        self._redirects: dict[str, bool] = {}
-        self._lock = threading.Lock()
 
     def _redirecting(self, registry: Registry) -> bool:
-        with self._lock:
-            return self._redirects.get(registry.url, False)
+        """Did the registry's last blob GET answer with a redirect? (In the bounded cache:
+        a path can name any number of registries.)"""
+        return self.hot.get(f"redirects:{registry.url}") is True
 
     def _learn(self, registry: Registry, redirected: bool) -> None:
-        with self._lock:
-            self._redirects[registry.url] = redirected
+        self.hot.put(f"redirects:{registry.url}", redirected)
 
     def upstream(self, repo: Repository, digest: str, head: bool, size: int | None = None) -> Reply:
         """A blob of an upstream repository; `size` when the caller already knows it."""

@@ -113,15 +113,15 @@ class SignatureManifest:
     payload: bytes
     payload_digest: str
 
-    @property
-    def descriptor(self) -> dict[str, Any]:
-        """The manifest as an entry of a referrers index."""
-        return {
-            "mediaType": OCI_MANIFEST,
-            "digest": self.digest,
-            "size": len(self.body),
-            "artifactType": SIGNATURE_ARTIFACT_TYPE,
-        }
+
+def signature_descriptor(digest: str, size: int) -> dict[str, Any]:
+    """A signature manifest as an entry of a referrers index."""
+    return {
+        "mediaType": OCI_MANIFEST,
+        "digest": digest,
+        "size": size,
+        "artifactType": SIGNATURE_ARTIFACT_TYPE,
+    }
 
 
 def signature_manifest(

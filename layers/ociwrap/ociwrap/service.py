@@ -80,11 +80,15 @@ class RegistryService:
             return self.wrapped.manifest(recipe, ref, head)
         return self.proxy.manifest(resolve_repository(name, self.aliases), ref, accept, head)
 
-    def blob(self, name: str, digest: str, head: bool) -> Reply:
+    def blob(self, name: str, digest: str, head: bool, inline_config_max_bytes: int = 0) -> Reply:
+        """A blob; a wrapped name's generated config of up to `inline_config_max_bytes`
+        comes as bytes (the page's reads), every other answer is a redirect or a size."""
         check_digest(digest)
         recipe = self.recipe(name)
         if recipe is not None:
-            return self.wrapped.blob(recipe, digest, head)
+            return self.wrapped.blob(
+                recipe, digest, head, inline_config_max_bytes=inline_config_max_bytes
+            )
         return self.proxy.blob(resolve_repository(name, self.aliases), digest, head)
 
     def referrers(self, name: str, digest: str, artifact_type: str | None) -> Reply:

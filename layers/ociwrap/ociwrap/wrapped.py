@@ -98,14 +98,7 @@ class WrappedService:
         descriptors = []
         if found is not None:
             signature_digest, stored = found
-            descriptors.append(
-                {
-                    "mediaType": stored.media_type,
-                    "digest": signature_digest,
-                    "size": len(stored.body),
-                    "artifactType": cosign.SIGNATURE_ARTIFACT_TYPE,
-                }
-            )
+            descriptors.append(cosign.signature_descriptor(signature_digest, len(stored.body)))
         return referrers_reply(descriptors, artifact_type)
 
     def blob(
