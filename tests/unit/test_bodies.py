@@ -22,6 +22,8 @@ from ociwrap.upstream.bodies import (
     declared_length,
     iter_body,
     over_limit,
+    plain_length,
+    range_end,
     read_body,
 )
 
@@ -103,6 +105,99 @@ def test_over_limit_names_what_and_the_limit():
         "upstream registry r.example sent a token response larger than the limit of 65536 bytes"
     )
     assert error.detail == {"registry": "r.example", "limit": 65536}
+
+
+@pytest.mark.parametrize(
+    ("headers", "length"),
+    [
+        ([("Content-Length", "10")], 10),
+        ([("Content-Length", "10"), ("Content-Encoding", "identity")], 10),
+        ([("Content-Length", "10"), ("Content-Encoding", " ")], 10),
+        ([("Content-Length", "10"), ("Content-Encoding", "gzip")], None),
+        ([], None),
+    ],
+)
+def test_plain_length_is_the_declared_length_of_an_unencoded_body(headers, length):
+    assert plain_length(response(b"x" * 10, headers), REGISTRY) == length
+
+
+def test_plain_length_checks_what_is_declared():
+    error = error_of(plain_length, response(b"", [("Content-Length", "-1")]), REGISTRY)
+    assert error.message == "upstream registry r.example sent an invalid Content-Length"
+
+
+BIG = 10**17  # 18 digits: the most a number in a Content-Range may have
+
+
+@pytest.mark.parametrize(
+    ("content_range", "length", "start", "end"),
+    [
+        ("bytes 100-999/1000", "900", 100, 1000),
+        ("bytes 100-999/*", "900", 100, 1000),
+        (" bytes 100-999/1000 ", None, 100, 1000),
+        ("bytes 100-100/101", "1", 100, 101),
+        ("bytes 5-8/9", "4", 5, 9),
+        (f"bytes {BIG}-{BIG}/{BIG + 1}", None, BIG, BIG + 1),
+    ],
+)
+def test_a_range_that_is_the_whole_rest(content_range, length, start, end):
+    headers = [("Content-Range", content_range)]
+    if length is not None:
+        headers.append(("Content-Length", length))
+    assert range_end(response(b"", headers), REGISTRY, start) == end
+
+
+@pytest.mark.parametrize(
+    ("content_range", "length"),
+    [
+        ("bytes 0-999/1000", "1000"),  # from elsewhere than asked
+        ("bytes 101-999/1000", "899"),
+        ("bytes 100-998/1000", "899"),  # not to the end
+        ("bytes 100-999/1001", "900"),
+        ("bytes 100-999/1000", "901"),  # the body says otherwise
+        ("bytes 100-99/1000", "0"),
+        ("bytes 100-99/*", None),  # ends before it starts
+        ("bytes 100-999", "900"),
+        ("bytes=100-999/1000", "900"),
+        ("items 100-999/1000", "900"),
+        ("bytes -999/1000", "900"),
+        ("bytes 100-/1000", "900"),
+        ("bytes 100-999/", "900"),
+        ("", "900"),
+        ("bytes 100-999/1000", "-1"),  # an invalid Content-Length is refused as such
+    ],
+)
+def test_a_range_that_is_not_the_whole_rest_is_502(content_range, length):
+    headers = [("Content-Range", content_range)] if content_range else []
+    if length is not None:
+        headers.append(("Content-Length", length))
+    error = error_of(range_end, response(b"", headers), REGISTRY, 100)
+    assert (error.code, error.status) == ("UNAVAILABLE", 502)
+    assert error.message.startswith("upstream registry r.example ")
+
+
+def test_a_range_error_says_where_it_was_asked_from():
+    error = error_of(range_end, response(b"", []), REGISTRY, 100)
+    assert error.message == (
+        "upstream registry r.example answered a request for bytes from 100 on "
+        "with a Content-Range that does not match"
+    )
+    assert error.detail == {"registry": "r.example", "start": 100}
+
+
+@pytest.mark.parametrize(
+    "content_range",
+    [
+        f"bytes {100:019d}-999/1000",
+        f"bytes 100-{999:019d}/1000",
+        f"bytes 100-999/{1000:019d}",
+    ],
+    ids=["first", "last", "total"],
+)
+def test_numbers_of_more_than_18_digits_are_refused(content_range):
+    """Even with leading zeros: a number is never read from more than 18 digits."""
+    resp = response(b"", [("Content-Range", content_range)])
+    assert error_of(range_end, resp, REGISTRY, 100).status == 502
 
 
 # -- inflating with a cap ------------------------------------------------------------------

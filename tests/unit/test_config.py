@@ -72,6 +72,6 @@ def test_missing_bucket_is_a_clear_error():
     ],
 )
 def test_limits_are_checked(name, value):
-    """The deadline must stay under API Gateway's cut; a mirror must fit S3's copy limit."""
+    """The deadline must stay under API Gateway's cut; a mirror within MIRROR_LIMIT_BYTES."""
     with pytest.raises(ValueError, match=name):
         Settings.from_env({"ARTIFACT_BUCKET": "b", name: value})

@@ -130,3 +130,13 @@ def test_hasher_counts_and_hashes_what_passes():
     hasher.update(b"ab")
     hasher.update(b"c")
     assert (hasher.size, hasher.digest) == (3, ABC)
+
+
+def test_a_hasher_copy_goes_on_apart_from_the_original():
+    hasher = Hasher()
+    hasher.update(b"ab")
+    twin = hasher.copy()
+    twin.update(b"c")
+    assert (twin.size, twin.digest) == (3, ABC)
+    hasher.update(b"c")
+    assert (hasher.size, hasher.digest) == (3, ABC)  # the original was left where it was

@@ -284,6 +284,58 @@ def test_unsafe_blob_redirects_are_refused(scripted, repo, fetcher, location):
     assert error.status == 502 and "invalid redirect" in error.message
 
 
+@pytest.mark.parametrize(
+    ("status", "headers", "start", "size"),
+    [
+        (206, {"Content-Range": "bytes 100-999/1000"}, 100, 1000),
+        (206, {"Content-Range": "bytes 100-999/*"}, 100, 1000),
+        (200, {}, 0, 1000),  # the upstream ignores ranges: all of the blob, from 0
+        (200, {"Content-Encoding": "gzip"}, 0, None),  # its length is not the blob's
+    ],
+    ids=["range", "range-of-unknown-total", "whole", "encoded"],
+)
+def test_a_blob_asked_for_from_an_offset(scripted, repo, fetcher, status, headers, start, size):
+    body = b"x" * (1000 - start)
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (status, headers, body)
+    answer = fetcher.blob(repo, BLOB, start=100)
+    assert (answer.start, answer.size) == (start, size)
+    assert scripted.seen[0][2]["Range"] == "bytes=100-"
+    answer.response.close()
+
+
+@pytest.mark.parametrize(
+    "content_range",
+    [
+        "bytes 0-999/1000",  # from the start, not where asked
+        "bytes 100-998/1000",  # not to the end
+        "bytes 100-999/2000",
+        "bytes 100-99/1000",
+        "bytes 100-999",
+        "bytes=100-999/1000",
+        "",
+    ],
+)
+def test_a_range_answer_must_be_the_rest_of_the_blob(scripted, repo, fetcher, content_range):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        206,
+        [("Content-Range", content_range)] if content_range else [],
+        b"x" * 900,
+    )
+    error = error_of(fetcher.blob, repo, BLOB, 100)
+    assert (error.status, error.code) == (502, "UNAVAILABLE")
+    assert "Content-Range" in error.message and "stub" in error.message
+
+
+def test_an_unasked_range_answer_is_refused(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        206,
+        {"Content-Range": "bytes 0-9/10"},
+        b"x" * 10,
+    )
+    assert error_of(fetcher.blob, repo, BLOB).status == 502
+    assert "Range" not in scripted.seen[0][2]
+
+
 def test_small_blobs_follow_redirects_and_are_verified(scripted, repo, fetcher):
     config = b'{"architecture":"amd64"}'
     digest = "sha256:" + hashlib.sha256(config).hexdigest()

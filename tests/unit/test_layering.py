@@ -75,7 +75,7 @@ def layer_of(path: Path) -> str:
         return "upstream"
     if path.stem in PURE:
         return "pure"
-    if path.stem in ("store", "aws"):
+    if path.stem in ("store", "staging", "aws"):
         return "store"
     return "services"
 

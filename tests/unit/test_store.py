@@ -1,18 +1,18 @@
-"""The S3 store: content-addressed keys, verified streaming copies, presigned URLs."""
+"""The S3 store: content-addressed keys, blobs composed from staged parts, presigned URLs."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 from urllib.parse import parse_qs, urlparse
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ociwrap.aws import make_s3_client
 from ociwrap.errors import RegistryError
-from ociwrap.store import PART_BYTES, Store
+from ociwrap.store import Store
 
 
 @pytest.fixture
@@ -29,11 +29,6 @@ def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def keys(store: Store) -> list[str]:
-    listing = store.s3.list_objects_v2(Bucket=store.bucket)
-    return sorted(obj["Key"] for obj in listing.get("Contents", []))
-
-
 def test_manifest_round_trip_keeps_bytes_and_type(store):
     body = b'{"schemaVersion":2}'
     store.put_manifest(digest_of(body), body, "application/vnd.oci.image.manifest.v1+json")
@@ -43,43 +38,25 @@ def test_manifest_round_trip_keeps_bytes_and_type(store):
     assert store.get_manifest(digest_of(b"other")) is None
 
 
-def chunks(data: bytes, size: int = 64 * 1024):
-    stream = io.BytesIO(data)
-    while chunk := stream.read(size):
-        yield chunk
+PART = 5 * 1024 * 1024  # S3's smallest part but the last
 
 
-@pytest.mark.parametrize("length", [1_100_000, PART_BYTES * 2 + 12345], ids=["small", "staged"])
-def test_streamed_blob_becomes_visible_only_when_digest_matches(store, length):
-    data = (b"layer-bytes" * (length // 11 + 1))[:length]
-    size = store.copy_blob(digest_of(data), chunks(data))
-    assert size == len(data)
-    assert store.blob_size(digest_of(data)) == len(data)
-    assert store.get_blob(digest_of(data)) == data
-    assert keys(store) == [f"blobs/sha256/{digest_of(data)[7:]}"]
+def test_a_blob_is_composed_from_staged_objects_inside_s3(store):
+    first, second = b"a" * PART, b"tail"
+    for key, body in (("uploads/x/1", first), ("uploads/x/2", second)):
+        store.s3.put_object(Bucket=store.bucket, Key=key, Body=body)
+    store.compose_blob(digest_of(first + second), ["uploads/x/1", "uploads/x/2"])
+    assert store.get_blob(digest_of(first + second)) == first + second
+    assert store.s3.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
 
 
-@pytest.mark.parametrize("length", [100, PART_BYTES + 1], ids=["small", "staged"])
-def test_corrupt_stream_is_never_stored(store, length):
-    claimed = digest_of(b"what the upstream promised")
-    with pytest.raises(RegistryError) as caught:
-        store.copy_blob(claimed, chunks(b"x" * length))
-    assert caught.value.status == 502
-    assert store.blob_size(claimed) is None
-    assert keys(store) == []  # the staging object is gone too
-
-
-def test_a_stream_that_fails_midway_leaves_no_blob_and_no_upload(store):
-    def failing():
-        yield b"a" * PART_BYTES
-        yield b"b" * 1000
-        raise RegistryError("UNAVAILABLE", "upstream broke off", status=502)
-
-    with pytest.raises(RegistryError):
-        store.copy_blob(digest_of(b"whatever"), failing())
-    assert keys(store) == []
-    uploads = store.s3.list_multipart_uploads(Bucket=store.bucket)
-    assert uploads.get("Uploads", []) == []
+def test_a_composition_that_fails_leaves_nothing_visible(store):
+    store.s3.put_object(Bucket=store.bucket, Key="uploads/x/1", Body=b"a" * PART)
+    digest = digest_of(b"whatever")
+    with pytest.raises(ClientError):
+        store.compose_blob(digest, ["uploads/x/1", "uploads/x/missing"])
+    assert store.blob_size(digest) is None
+    assert store.s3.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
 
 
 def test_presigned_url_carries_ttl_and_key(store):

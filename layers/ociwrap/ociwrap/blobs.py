@@ -2,8 +2,10 @@
 
 A blob GET is answered with a `307`: to the upstream's own signed URL when it
 hands one out (Docker Hub, ghcr.io, ECR, S3-backed registries), otherwise to a
-presigned URL of a verified copy in our bucket (see `mirror`). A HEAD answers
-the size itself: a HEAD that followed a redirect to a GET-signed URL would fail.
+presigned URL of a verified copy in our bucket (see `mirror`; a copy that does
+not fit one request is continued by the next from where it stopped). A HEAD
+answers the size itself: a HEAD that followed a redirect to a GET-signed URL
+would fail.
 
 Two things keep a pull from paying for round trips it does not need. An upstream
 that has answered a blob GET with a redirect is asked first next time (a copy of
@@ -110,7 +112,13 @@ class Blobs:
         looked = not self._redirecting(repo.registry)
         if looked and self.mirror.size(repo, digest) is not None:
             return self.stored(digest)
-        answer = self.fetcher.blob(repo, digest)
+        start = 0
+        if looked:  # a copy that an earlier request could not finish goes on
+            resumed = self.mirror.resume(repo, digest)
+            if resumed is None:
+                return self.stored(digest)
+            start = resumed
+        answer = self.fetcher.blob(repo, digest, start)
         self._learn(repo.registry, answer.location is not None)
         if answer.location:
             ttl = location_ttl(answer.location, self.clock())
@@ -122,7 +130,7 @@ class Blobs:
         if not looked and self.mirror.size(repo, digest) is not None:
             answer.response.close()  # it redirected before; we have a copy already
             return self.stored(digest)
-        self.mirror.copy(repo, digest, answer.response)
+        self.mirror.copy(repo, digest, answer)
         return self.stored(digest)
 
     def stored(self, digest: str) -> Reply:

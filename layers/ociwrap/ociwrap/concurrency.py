@@ -2,8 +2,11 @@
 
 A composition reads several platforms at once; the worker threads must draw on
 the same request deadline (a context variable), which a plain executor would
-not hand them. Per-key locks make concurrent first requests for the same thing
-in one process wait for the first one instead of repeating its upstream calls.
+not hand them. The helpers here are done with their threads when they return: a
+Lambda instance is frozen between requests, and a thread still working would
+resume at random in a later one. Per-key locks make concurrent first requests
+for the same thing in one process wait for the first one instead of repeating
+its upstream calls.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import contextvars
 import threading
 import zlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -30,6 +34,28 @@ def parallel_map(call: Callable[[T], R], items: Iterable[T], max_workers: int) -
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
         futures = [pool.submit(contextvars.copy_context().run, call, item) for item in items]
         return [future.result() for future in futures]
+
+
+def ordered_map(call: Callable[[T], R], items: Iterable[T], max_workers: int) -> Iterator[R]:
+    """`call(item)` for each item, up to `max_workers` at a time, yielded in order.
+
+    At most `max_workers` results are under way or waiting to be taken, so results as
+    large as staged blob parts are held a few at a time. Each call runs in a copy of the
+    caller's context. When a call fails or the caller stops early (close the iterator),
+    no further call starts and those under way are waited for before it returns.
+    """
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(contextvars.copy_context().run, call, item))
+                if len(pending) >= max_workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def run_together(*calls: Callable[[], object]) -> None:

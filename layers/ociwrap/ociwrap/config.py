@@ -80,7 +80,8 @@ TOKEN_MAX_TTL_SECONDS = 30 * 86400
 REQUEST_TIMEOUT_SECONDS = 28
 STALE_IF_ERROR_SECONDS = 86400
 MIRROR_MAX_BYTES = 1024**3
-#: S3's CopyObject limit, which a staged blob copy goes through.
+#: The most MIRROR_MAX_BYTES may be: a copy continued on another instance reads its staged
+#: parts back within one request to rebuild their hash (see `staging`), which must fit.
 MIRROR_LIMIT_BYTES = 5 * 1024**3
 
 

@@ -67,6 +67,13 @@ class Hasher:
         self._hash.update(data)
         self.size += len(data)
 
+    def copy(self) -> Hasher:
+        """The state so far, to continue from later (hashlib states cannot be saved elsewhere)."""
+        twin = Hasher()
+        twin._hash = self._hash.copy()
+        twin.size = self.size
+        return twin
+
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()

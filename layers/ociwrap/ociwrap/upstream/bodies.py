@@ -4,7 +4,8 @@ Nothing an upstream sends is read whole without a limit: the declared
 `Content-Length` is checked first (it must be a plain non-negative integer),
 compressed bodies are inflated step by step with a cap on the output, so a
 gzip bomb is cut at the limit instead of filling memory, and every chunk read
-is bounded in time by the request's deadline (see `connection`). Failures are
+is bounded in time by the request's deadline (see `connection`). A ranged
+answer counts only as the whole rest of what was asked for. Failures are
 RegistryErrors naming the upstream: 502 for bad or oversized data, 504 for time.
 """
 
@@ -22,6 +23,7 @@ from ociwrap.errors import RegistryError
 
 CHUNK = 64 * 1024
 _LENGTH = re.compile(r"[0-9]{1,18}")
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)")
 _DECODED = {"gzip", "x-gzip", "deflate"}
 
 
@@ -41,6 +43,36 @@ def declared_length(response: requests.Response, registry: str) -> int | None:
             detail={"registry": registry},
         )
     return int(next(iter(distinct)))
+
+
+def plain_length(response: requests.Response, registry: str) -> int | None:
+    """The body's length as declared, if it comes as is (not compressed)."""
+    if response.headers.get("Content-Encoding", "").strip().lower() not in ("", "identity"):
+        return None
+    return declared_length(response, registry)
+
+
+def range_end(response: requests.Response, registry: str, start: int) -> int:
+    """The whole size of what a `206` sends the bytes of from `start` on.
+
+    Its `Content-Range` must start there, agree with the body's length and run to the
+    end (as far as it says), so the body is the whole rest: else a 502.
+    """
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+    if match is not None:
+        first, end, total = int(match[1]), int(match[2]) + 1, match[3]
+        length = plain_length(response, registry)
+        if (
+            first == start < end
+            and length in (None, end - start)
+            and (total == "*" or int(total) == end)
+        ):
+            return end
+    raise errors.upstream_unavailable(
+        f"upstream registry {registry} answered a request for bytes from {start} on "
+        "with a Content-Range that does not match",
+        detail={"registry": registry, "start": start},
+    )
 
 
 def over_limit(registry: str, what: str, limit: int) -> RegistryError:

@@ -7,7 +7,10 @@ the one asked for), whose media type is an image manifest or index (from the
 document itself when the upstream's `Content-Type` is generic); redirect
 targets that are absolute http(s) URLs safe to put in a header; tag lists of
 strings. Blob requests never follow redirects: a client gets the upstream's own
-signed `Location`. Error bodies of upstreams are never read.
+signed `Location`. A blob body may be asked for from an offset (`Range`, to
+continue a copy); a `206` counts only if its `Content-Range` starts exactly
+there and runs to the blob's end, and a `200` is taken as the whole blob. Error
+bodies of upstreams are never read.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ociwrap.errors import RegistryError
 from ociwrap.jsondoc import DocumentError, parse_json
 from ociwrap.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
 from ociwrap.reference import Repository, is_tag
-from ociwrap.upstream.bodies import declared_length, read_body
+from ociwrap.upstream.bodies import declared_length, plain_length, range_end, read_body
 from ociwrap.upstream.tokens import refused_login, wants_login
 from ociwrap.upstream.transport import Transport
 
@@ -50,10 +53,16 @@ class Manifest:
 
 @dataclass
 class Blob:
-    """An upstream blob answer: a redirect target to hand out, or a body to copy."""
+    """An upstream blob answer: a redirect target to hand out, or a body to copy.
+
+    The body holds the blob's bytes from `start` on (0 unless a range was asked for and
+    granted); `size` is the blob's whole size when the answer declares it plainly.
+    """
 
     location: str | None = None
     response: requests.Response | None = None
+    start: int = 0
+    size: int | None = None
 
 
 def manifest_media_type(body: bytes, content_type: str, registry: str) -> str:
@@ -168,13 +177,25 @@ class Fetcher:
 
     # -- blobs -------------------------------------------------------------------
 
-    def blob(self, repo: Repository, digest: str) -> Blob:
-        """GET a blob without following redirects: a Location, or a body to stream."""
-        response = self.transport.request(repo, "GET", f"blobs/{digest}", IDENTITY)
+    def blob(self, repo: Repository, digest: str, start: int = 0) -> Blob:
+        """GET a blob without following redirects: a Location, or a body to stream.
+
+        With `start`, its bytes from there on are asked for (`Range`); an upstream that
+        ignores ranges answers `200` with all of them, which the caller must expect.
+        """
+        headers = {**IDENTITY, "Range": f"bytes={start}-"} if start else IDENTITY
+        response = self.transport.request(repo, "GET", f"blobs/{digest}", headers)
+        name = repo.registry.name
         if response.is_redirect:
-            return Blob(location=redirect_target(response, repo.registry.name))
-        if response.status_code == 200:
-            return Blob(response=response)
+            return Blob(location=redirect_target(response, name))
+        try:
+            if response.status_code == 200:
+                return Blob(response=response, size=plain_length(response, name))
+            if response.status_code == 206 and start:
+                return Blob(response=response, start=start, size=range_end(response, name, start))
+        except RegistryError:
+            response.close()
+            raise
         raise failure(repo, response, f"blob {digest} of {repo}", errors.blob_unknown)
 
     def blob_size(self, repo: Repository, digest: str) -> int:

@@ -1,0 +1,421 @@
+"""Resumable mirroring: a copy that a request cannot finish is continued by the next one.
+
+Blob GETs through `Blobs` against a scripted upstream on 127.0.0.1 that honours `Range`
+(or not) and can break off or stall mid-body, with moto's in-process S3 (one mock for
+the module). Each request is one call of `Blobs.upstream`, as the handler makes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+
+from ociwrap import deadline
+from ociwrap.blobs import Blobs
+from ociwrap.errors import RegistryError
+from ociwrap.links import Links
+from ociwrap.memcache import BoundedCache
+from ociwrap.mirror import Mirror
+from ociwrap.reference import Registry, Repository
+from ociwrap.staging import PART_BYTES, Progress, Staging, area
+from ociwrap.store import Store
+from ociwrap.upstream.fetch import Fetcher
+from ociwrap.upstream.transport import Transport
+
+PART = PART_BYTES
+DATA = random.Random(7).randbytes(2 * PART + PART // 2)  # two whole parts and a half
+DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
+RANGE = re.compile(r"bytes=([0-9]+)-")
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Upstream:
+    """A blob route: honours `Range` (unless told not to), and breaks each answer off
+    after the blob offset in `cuts` (one entry per request, None: the whole body)."""
+
+    def __init__(self, data: bytes = DATA, *, ranges: bool = True) -> None:
+        self.data = data
+        self.ranges = ranges
+        self.cuts: list[int | None] = []
+        self.content_range: str | None = None  # sent instead of the right one
+        self.asked: list[str | None] = []  # the Range header of every request
+
+    def __call__(self, handler):
+        asked = handler.headers.get("Range")
+        self.asked.append(asked)
+        match = RANGE.fullmatch(asked or "")
+        start = int(match[1]) if match and self.ranges else 0
+        total = len(self.data)
+        headers = {"Content-Length": str(total - start)}
+        status = 200
+        if start:
+            status = 206
+            headers["Content-Range"] = self.content_range or f"bytes {start}-{total - 1}/{total}"
+        cut = self.cuts.pop(0) if self.cuts else None
+        if cut is None:
+            return status, headers, self.data[start:]
+        handler.close_connection = True  # the client sees the body end early
+        return status, headers, lambda wfile: wfile.write(self.data[start:cut])
+
+
+_buckets = itertools.count(1)
+
+
+@pytest.fixture
+def store(s3) -> Store:
+    bucket = f"staging-{next(_buckets)}"
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    return Store(s3, bucket)
+
+
+@pytest.fixture
+def on_s3(store) -> Iterator[Callable[[str, Callable], None]]:
+    """Register a botocore event hook on the (module-wide) S3 client for this test only."""
+    registered: list[tuple[str, Callable]] = []
+
+    def register(event: str, hook: Callable) -> None:
+        store.s3.meta.events.register(event, hook)
+        registered.append((event, hook))
+
+    yield register
+    for event, hook in registered:
+        store.s3.meta.events.unregister(event, hook)
+
+
+@pytest.fixture
+def s3_calls(on_s3) -> Callable[[str], list[dict]]:
+    """`s3_calls(operation)`: the parameters of every later call of `operation`."""
+
+    def record(operation: str) -> list[dict]:
+        seen: list[dict] = []
+        on_s3(f"before-parameter-build.s3.{operation}", lambda params, **kw: seen.append(params))
+        return seen
+
+    return record
+
+
+def make_blobs(store: Store) -> Blobs:
+    """The blob service of one warm instance (its own memory)."""
+    links = Links(store, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
+    mirror = Mirror(store, links, max_bytes=len(DATA) + 1)
+    return Blobs(store, Fetcher(Transport()), mirror, presign_ttl_seconds=600)
+
+
+@pytest.fixture
+def blobs(store) -> Blobs:
+    return make_blobs(store)
+
+
+@pytest.fixture
+def repo(scripted) -> Repository:
+    return Repository(Registry("stub", scripted.url, trusted=True), "team/app")
+
+
+@pytest.fixture
+def upstream(scripted, repo) -> Upstream:
+    route = Upstream()
+    scripted.routes["GET", f"/v2/{repo.path}/blobs/{DIGEST}"] = route
+    return route
+
+
+def keys(store: Store, prefix: str) -> list[str]:
+    listing = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def staged(store: Store, repo: Repository) -> list[str]:
+    return keys(store, area(f"{repo.registry.url}/{repo.path}", DIGEST))
+
+
+def get(blobs: Blobs, repo: Repository, digest: str = DIGEST) -> RegistryError | str:
+    """One blob GET: the error it ends with, or where it redirects to."""
+    try:
+        reply = blobs.upstream(repo, digest, head=False)
+    except RegistryError as exc:
+        return exc
+    assert reply.status == 307
+    return reply.headers["Location"]
+
+
+def assert_served(store: Store, location: str) -> None:
+    assert f"/blobs/sha256/{DIGEST[7:]}" in location
+    assert store.get_blob(DIGEST) == DATA
+
+
+# -- resuming ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cut", "resumed_at"),
+    [(2 * PART, 2 * PART), (PART + PART // 2, PART)],
+    ids=["at-a-part-boundary", "mid-part"],
+)
+def test_a_copy_broken_off_is_continued_from_its_last_whole_part(
+    blobs, store, repo, upstream, cut, resumed_at
+):
+    upstream.cuts = [cut]
+    first = get(blobs, repo)
+    assert isinstance(first, RegistryError) and first.status == 502
+    assert "broke off" in first.message
+    assert len(staged(store, repo)) == resumed_at // PART  # whole parts only
+    assert keys(store, "blobs/") == []  # nothing visible before the digest checked out
+    assert_served(store, get(blobs, repo))
+    assert upstream.asked == [None, f"bytes={resumed_at}-"]
+    assert staged(store, repo) == [] and keys(store, "uploads/") == []
+    assert blobs.mirror.size(repo, DIGEST) == len(DATA)
+
+
+def test_another_instance_rebuilds_the_hash_from_the_staged_parts(store, repo, upstream, s3_calls):
+    upstream.cuts = [2 * PART + 10]
+    assert isinstance(get(make_blobs(store), repo), RegistryError)
+    reads = s3_calls("GetObject")
+    assert_served(store, get(make_blobs(store), repo))  # a fresh instance: no hash in memory
+    assert upstream.asked[-1] == f"bytes={2 * PART}-"
+    read_back = [call["Key"] for call in reads if call["Key"].startswith("uploads/")]
+    assert len(read_back) == 2
+
+
+def test_the_same_instance_continues_its_hash_without_reading_parts_back(
+    blobs, store, repo, upstream, s3_calls
+):
+    upstream.cuts = [2 * PART + 10]
+    assert isinstance(get(blobs, repo), RegistryError)
+    reads = s3_calls("GetObject")
+    assert_served(store, get(blobs, repo))
+    assert [call["Key"] for call in reads if call["Key"].startswith("uploads/")] == []
+
+
+def test_an_upstream_that_ignores_range_is_copied_from_the_start(blobs, store, repo, upstream):
+    upstream.cuts = [PART + 10]
+    assert isinstance(get(blobs, repo), RegistryError)
+    upstream.ranges = False  # answers 200 with the whole blob
+    assert_served(store, get(blobs, repo))
+    assert upstream.asked[-1] == f"bytes={PART}-"
+    assert keys(store, "uploads/") == []
+
+
+@pytest.mark.parametrize(
+    "content_range",
+    [f"bytes 0-{len(DATA) - 1}/{len(DATA)}", f"bytes {PART}-{len(DATA) - 2}/{len(DATA)}", ""],
+    ids=["elsewhere", "short", "missing"],
+)
+def test_a_range_answer_that_does_not_start_where_asked_is_refused(
+    blobs, store, repo, upstream, content_range
+):
+    upstream.cuts = [PART + 10]
+    get(blobs, repo)
+    before = staged(store, repo)
+    upstream.content_range = content_range or " "
+    error = get(blobs, repo)
+    assert isinstance(error, RegistryError)
+    assert (error.status, error.code) == (502, "UNAVAILABLE")
+    assert "Content-Range" in error.message
+    assert keys(store, "blobs/") == [] and staged(store, repo) == before
+
+
+def test_staged_parts_that_expired_are_not_continued_from(blobs, store, repo, upstream):
+    upstream.cuts = [PART + 10]
+    get(blobs, repo)
+    for key in staged(store, repo):  # the bucket's lifecycle rule removed them
+        store.s3.delete_object(Bucket=store.bucket, Key=key)
+    assert_served(store, get(blobs, repo))
+    assert upstream.asked[-1] is None
+
+
+def test_a_copy_whose_bytes_are_all_staged_is_finished_without_the_upstream(
+    blobs, store, repo, upstream, on_s3
+):
+    """The request that staged the last part ran out of time storing the blob: the next
+    one checks and stores what is staged (a public upstream is not asked again)."""
+
+    def out_of_time(**kwargs) -> None:
+        raise RegistryError("UNAVAILABLE", "out of time", status=504)
+
+    on_s3("before-call.s3.CreateMultipartUpload", out_of_time)
+    assert get(blobs, repo).status == 504
+    store.s3.meta.events.unregister("before-call.s3.CreateMultipartUpload", out_of_time)
+    assert staged(store, repo)[-1].endswith(".last") and keys(store, "blobs/") == []
+    assert_served(store, get(make_blobs(store), repo))  # another instance: parts read back
+    assert upstream.asked == [None]
+    assert staged(store, repo) == []
+
+
+def test_a_private_upstream_is_asked_for_the_last_part_again(blobs, store, repo, upstream, on_s3):
+    """Its answer is the access check: a link to private bytes is made only on one."""
+    blobs.mirror.links.private = lambda registry: True
+
+    def out_of_time(**kwargs) -> None:
+        raise RegistryError("UNAVAILABLE", "out of time", status=504)
+
+    on_s3("before-call.s3.CreateMultipartUpload", out_of_time)
+    get(blobs, repo)
+    store.s3.meta.events.unregister("before-call.s3.CreateMultipartUpload", out_of_time)
+    assert_served(store, get(blobs, repo))
+    assert upstream.asked == [None, f"bytes={2 * PART}-"]
+
+
+def test_the_parts_stay_until_the_blob_is_linked(blobs, store, repo, upstream, monkeypatch):
+    """Storing the link is the last step that can fail: the parts outlive it, so the retry
+    finishes from them instead of copying the blob again."""
+    add = blobs.mirror.links.add
+
+    def fails_once(*args, **kwargs) -> None:
+        monkeypatch.setattr(blobs.mirror.links, "add", add)
+        raise RegistryError("UNAVAILABLE", "out of time", status=504)
+
+    monkeypatch.setattr(blobs.mirror.links, "add", fails_once)
+    assert get(blobs, repo).status == 504
+    assert store.get_blob(DIGEST) == DATA and len(staged(store, repo)) == 3
+    assert_served(store, get(blobs, repo))
+    assert upstream.asked == [None]
+    assert blobs.mirror.size(repo, DIGEST) == len(DATA) and staged(store, repo) == []
+
+
+# -- trust ---------------------------------------------------------------------------------
+
+
+def test_bytes_that_do_not_match_are_never_visible_and_their_parts_go(blobs, store, repo, upstream):
+    upstream.cuts = [PART + 10]
+    get(blobs, repo)
+    upstream.data = DATA[:PART] + bytes(len(DATA) - PART)  # the rest is not the blob
+    error = get(blobs, repo)
+    assert isinstance(error, RegistryError) and error.status == 502
+    assert f"blob {DIGEST} from upstream has digest" in error.message
+    assert keys(store, "blobs/") == [] and keys(store, "tags/") == []
+    assert staged(store, repo) == []  # a retry starts clean
+    upstream.data = DATA
+    assert_served(store, get(blobs, repo))
+    assert upstream.asked[-1] is None
+
+
+def test_another_repository_never_continues_a_copy_it_did_not_start(
+    blobs, store, repo, upstream, scripted
+):
+    upstream.cuts = [PART + 10]
+    get(blobs, repo)
+    mine = staged(store, repo)
+    other = Repository(repo.registry, "other/app")
+    theirs = Upstream()
+    scripted.routes["GET", f"/v2/other/app/blobs/{DIGEST}"] = theirs
+    assert_served(store, get(blobs, other))
+    assert theirs.asked == [None]  # from the first byte: none of team/app's bytes used
+    assert blobs.mirror.size(repo, DIGEST) is None  # team/app has not given it all
+    assert staged(store, repo) == mine
+    get(blobs, repo)
+    assert upstream.asked[-1] == f"bytes={PART}-"
+    assert blobs.mirror.size(repo, DIGEST) == len(DATA)
+
+
+def test_the_blob_is_put_together_only_from_a_whole_staged_copy(
+    blobs, store, repo, upstream, on_s3
+):
+    upstream.cuts = [PART + 10]
+    get(blobs, repo)
+    seen_at_composition: list[list[str]] = []
+    on_s3(
+        "before-call.s3.CreateMultipartUpload",
+        lambda **kwargs: seen_at_composition.append(staged(store, repo)),
+    )
+    assert_served(store, get(blobs, repo))
+    [parts] = seen_at_composition
+    assert [key.rsplit("/", 1)[1][:10] for key in parts] == [
+        "part-00001",
+        "part-00002",
+        "part-00003",
+    ]
+    assert parts[-1].endswith(".last")
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "until-close"])
+def test_a_blob_of_whole_parts_ends_with_a_whole_last_part(blobs, store, repo, scripted, declared):
+    data = DATA[: 2 * PART]
+    digest = digest_of(data)
+    if declared:
+        scripted.routes["GET", f"/v2/{repo.path}/blobs/{digest}"] = lambda h: (200, {}, data)
+    else:
+        scripted.routes["GET", f"/v2/{repo.path}/blobs/{digest}"] = lambda h: (
+            200,
+            {},
+            lambda wfile: wfile.write(data),
+        )
+    assert f"/blobs/sha256/{digest[7:]}" in get(blobs, repo, digest)
+    assert store.get_blob(digest) == data
+    assert keys(store, "uploads/") == []
+
+
+# -- time ----------------------------------------------------------------------------------
+
+
+def test_the_deadline_stops_the_copy_and_its_parts_stay(blobs, store, repo, scripted, on_s3):
+    """The request that runs out of time answers 504; what it staged survives, nothing is
+    written after its deadline, and nothing keeps copying once it has answered."""
+    finished = threading.Event()
+
+    def write(wfile) -> None:
+        try:
+            wfile.write(DATA[: PART + 10])
+            wfile.flush()
+            time.sleep(2.5)  # longer than the request has
+            wfile.write(DATA[PART + 10 :])
+        finally:
+            finished.set()
+
+    scripted.routes["GET", f"/v2/{repo.path}/blobs/{DIGEST}"] = lambda h: (
+        200,
+        {"Content-Length": str(len(DATA))},
+        write,
+    )
+    late: list[str] = []
+    on_s3(
+        "before-call.s3",
+        lambda event_name, **kwargs: (
+            late.append(event_name)
+            if deadline.current() is not None and deadline.current().expired()
+            else None
+        ),
+    )
+    with deadline.within(deadline.Deadline(1.5)):
+        error = get(blobs, repo)
+    assert isinstance(error, RegistryError)
+    assert (error.status, error.code) == (504, "UNAVAILABLE")
+    assert "upstream registry stub to send a blob" in error.message
+    assert late == []  # no S3 call was even tried after the deadline
+    parts = staged(store, repo)
+    assert len(parts) == 1
+    assert finished.wait(10)  # the upstream sent the rest (to nobody)
+    time.sleep(0.3)
+    assert staged(store, repo) == parts and keys(store, "blobs/") == []
+
+
+def test_rebuilding_a_hash_stops_at_the_deadline(store, on_s3, s3_calls):
+    """Parts are read back in chunks that check the deadline; the copy stops there and
+    writes nothing more."""
+    staging = Staging(store)
+    source = "http://up.example/team/app"
+    for number in (1, 2):
+        key = f"{area(source, DIGEST)}part-{number:05d}.{'0' * 32}"
+        store.s3.put_object(Bucket=store.bucket, Key=key, Body=DATA[(number - 1) * PART :][:PART])
+    assert staging.progress(source, DIGEST) == Progress(2 * PART, complete=False)
+    clock = [0.0]
+    on_s3("after-call.s3.GetObject", lambda **kwargs: clock.__setitem__(0, clock[0] + 10))
+    puts = s3_calls("PutObject")
+    with (
+        deadline.within(deadline.Deadline(5, clock=lambda: clock[0])),
+        pytest.raises(RegistryError) as caught,
+    ):
+        staging.copy(
+            source, DIGEST, iter([DATA[2 * PART :]]), 2 * PART, len(DATA), lambda size: None
+        )
+    assert caught.value.status == 504 and "artifact storage (S3)" in caught.value.message
+    assert puts == [] and keys(store, "blobs/") == []
