@@ -53,8 +53,10 @@ Scenarios (see `BEHAVIOURS`; `describe()` lists them):
 
 A blob of 5000 bytes (`big_digest`, digest-correct) is served in every scenario, for
 mirror limits. The server records every request in `seen` and counts them by
-(method, kind, scenario); `set_mode(scenario, mode)` swaps a scenario's behaviour at
-run time (`"ok"`/`"honest"` = polite, `"down"`, `"429"`, `"slow"`, or any scenario name).
+(method, kind, scenario), and how each one ended (`ends`: answered, or the client hung up
+mid-answer; `wait_until_served` waits for those under way); `set_mode(scenario, mode)`
+swaps a scenario's behaviour at run time (`"ok"`/`"honest"` = polite, `"down"`, `"429"`,
+`"slow"`, or any scenario name).
 """
 
 from __future__ import annotations
@@ -362,6 +364,7 @@ class Call:
         self.scenario = self.name.split("/")[0]
         self.repo = self.name.rsplit("/", 1)[-1]
         self.behaviour: Behaviour = BEHAVIOURS["good"]
+        self.hung_up = False  # the client went away before the answer was all sent
 
     def header(self, name: str) -> str:
         return self.handler.headers.get(name, "")
@@ -384,6 +387,7 @@ class Call:
             return True
         except OSError:
             self.handler.close_connection = True
+            self.hung_up = True
             return False
 
     def send(self, status: int, headers: Iterable[tuple[str, str]], body: bytes = b"") -> None:
@@ -412,8 +416,12 @@ class Call:
         """Wait; False (stop now) if the server stops or the client hangs up meanwhile."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
-            if self.server.stopping.wait(min(0.2, left)) or self.client_gone():
+            if self.server.stopping.wait(min(0.2, left)):
                 self.handler.close_connection = True
+                return False
+            if self.client_gone():
+                self.handler.close_connection = True
+                self.hung_up = True
                 return False
         return True
 
@@ -830,6 +838,8 @@ class HostileRegistry:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._seen: list[Seen] = []
+        self._ends: list[tuple[str, str]] = []  # (scenario, how the request ended)
+        self._served = threading.Condition(self._lock)
         self._modes: dict[str, str] = {}
         self._state: dict[str, ScenarioState] = {}
         self._labels = itertools.count(1)
@@ -953,6 +963,27 @@ class HostileRegistry:
         """Requests per (method, kind, scenario)."""
         return Counter((s.method, s.kind, s.scenario) for s in self.seen)
 
+    def ends(self, scenario: str) -> list[str]:
+        """How each request of `scenario` that is over ended, in order: "answered" (all of
+        the answer was sent), or "hung up" (the client went away before that)."""
+        with self._lock:
+            return [how for name, how in self._ends if name == scenario]
+
+    def wait_until_served(self, scenario: str, timeout: float) -> bool:
+        """Wait until no request of `scenario` is under way any more; False on time-out."""
+
+        def over() -> bool:
+            started = sum(1 for seen in self._seen if seen.scenario == scenario)
+            return sum(1 for name, _ in self._ends if name == scenario) >= started
+
+        with self._served:
+            return self._served.wait_for(over, timeout)
+
+    def _ended(self, call: Call) -> None:
+        with self._served:
+            self._ends.append((call.scenario, "hung up" if call.hung_up else "answered"))
+            self._served.notify_all()
+
     def _record(self, call: Call) -> None:
         seen = Seen(
             call.method,
@@ -1000,6 +1031,9 @@ class HostileRegistry:
                     registry._dispatch(call)
                 except OSError:  # the client went away mid-answer
                     self.close_connection = True
+                    call.hung_up = True
+                finally:
+                    registry._ended(call)
 
             def refuse(self) -> None:
                 self.close_connection = True

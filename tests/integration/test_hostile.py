@@ -11,8 +11,11 @@ The first tests talk to the hostile registry directly (they check the fixture it
 the rest go through the gateway, black box, over HTTP: most share one gateway for the
 module (`evil_gw`), those that need settings of their own (stale-if-error, workers,
 mirror limit) start one each. Gateways get `REQUEST_TIMEOUT_SECONDS=3` so slow
-scenarios cost seconds, not minutes; a bound like "answered within 15 s" is a
-correctness bound (API Gateway cuts at 30 s), not a speed test.
+scenarios cost seconds, not minutes. No test here times the gateway: one that does not
+answer before API Gateway's 30 s cut fails (a later answer reaches no client), one that
+gives up on an upstream says so in its spec error (a 504 naming the deadline, a 502
+naming the limit), and the hostile registry tells whether the gateway hung up on the
+answer it did not want (`assert_let_go`).
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ ACCEPT = {
     )
 }
 FAST = {"REQUEST_TIMEOUT_SECONDS": "3"}
-QUICK = 15.0  # seconds; with REQUEST_TIMEOUT_SECONDS=3 every answer must come well before
-CLIENT_TIMEOUT = 25.0  # a gateway that has not answered by now has failed (30 s cut)
+CLIENT_TIMEOUT = 30.0  # API Gateway's cut: an answer after it would reach no client
+LET_GO_SECONDS = 20.0  # a third of the minute a slow answer of the hostile registry lasts
 MANIFEST_LIMIT = 4194304
 CONFIG_LIMIT = 4194304
 TOKEN_LIMIT = 65536
@@ -158,22 +161,35 @@ def path_for(hostile: HostileRegistry, how: str, scenario: str, ref: str = "1") 
     raise ValueError(how)
 
 
-def ask(gw: LocalGateway, path: str, method: str = "GET") -> tuple[requests.Response, float]:
-    """One request to the gateway and how long it took; no answer in 25 s is a failure."""
-    started = time.monotonic()
+def ask(gw: LocalGateway, path: str, method: str = "GET") -> requests.Response:
+    """One request to the gateway; no answer by API Gateway's 30 s cut is a failure."""
     try:
-        response = requests.request(
+        return requests.request(
             method, gw.url + path, headers=ACCEPT, timeout=CLIENT_TIMEOUT, allow_redirects=False
         )
     except requests.Timeout:
         pytest.fail(f"{method} {path}: no answer within {CLIENT_TIMEOUT:.0f} s")
-    return response, time.monotonic() - started
 
 
 def drive(
     gw: LocalGateway, hostile: HostileRegistry, how: str, scenario: str, method: str = "GET"
-) -> tuple[requests.Response, float]:
+) -> requests.Response:
     return ask(gw, path_for(hostile, how, scenario), "HEAD" if how == "head" else method)
+
+
+def assert_let_go(hostile: HostileRegistry, scenario: str, *, hung_up: bool = True) -> None:
+    """The gateway leaves the upstream alone once it has answered: every request it made
+    in `scenario` ends, and (`hung_up`) one of them because the gateway hung up on it.
+
+    A stalled or dripping answer of the hostile registry lasts a minute, an endless one a
+    GiB: one that ends within `LET_GO_SECONDS` (generous: the gateway lets go at its
+    deadline or its limit) ended because the gateway went away.
+    """
+    assert hostile.wait_until_served(scenario, LET_GO_SECONDS), (
+        f"the gateway still reads {scenario} {LET_GO_SECONDS:.0f} s after its answer"
+    )
+    if hung_up:
+        assert "hung up" in hostile.ends(scenario), hostile.ends(scenario)
 
 
 # -- gateways ----------------------------------------------------------------------------
@@ -346,15 +362,17 @@ def test_fixture_each_read_can_misbehave(hostile):
 def test_fixture_slow_bodies(hostile):
     scenario = hostile.fresh("drip-manifest")
     with socket.create_connection(("127.0.0.1", hostile.port), timeout=5) as sock:
+        started = time.monotonic()
         sock.sendall(f"GET /v2/{scenario}/app/manifests/1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         data = b""
         while b"\r\n\r\n" not in data:
             data += sock.recv(4096)
-        started = time.monotonic()
         body = data.partition(b"\r\n\r\n")[2]
         while len(body) < 3:
             body += sock.recv(1)
-        assert time.monotonic() - started >= 0.8  # 1 byte per 0.5 s
+        # 1 byte per 0.5 s: the third leaves a second after the request came, at the
+        # earliest (a lower bound a slow machine only makes longer)
+        assert time.monotonic() - started >= 0.99
         assert body == hostile.top(scenario).body[: len(body)]
     for behaviour in ("stall-manifest", "stall-token"):
         scenario = hostile.fresh(behaviour)
@@ -490,7 +508,7 @@ def test_fixture_protocol_misbehaviours(hostile):
     scenario = hostile.fresh("lagging")
     started = time.monotonic()
     assert requests.get(f"{url}/v2/{scenario}/app/manifests/1", timeout=5).status_code == 200
-    assert time.monotonic() - started >= 0.45
+    assert time.monotonic() - started >= 0.45  # 0.5 s late (a lower bound: never flaky)
     assert requests.get(
         f"{url}/v2/{hostile.fresh('down')}/app/tags/list", timeout=5
     ).status_code == (500)
@@ -576,10 +594,10 @@ def test_fixture_modes_switch_at_run_time(hostile):
 def test_polite_scenario_pulls_and_wraps(evil_gw, hostile):
     """The baseline every other test bends: a polite upstream works through the alias."""
     scenario = hostile.fresh("good")
-    pulled, _ = drive(evil_gw, hostile, "pull", scenario)
+    pulled = drive(evil_gw, hostile, "pull", scenario)
     assert pulled.status_code == 200, describe(pulled)
     assert pulled.headers["Docker-Content-Digest"] == hostile.top(scenario).digest
-    wrapped, _ = drive(evil_gw, hostile, "wrap", scenario)
+    wrapped = drive(evil_gw, hostile, "wrap", scenario)
     assert wrapped.status_code == 200, describe(wrapped)
     layers = [layer["digest"] for layer in wrapped.json()["layers"]]
     assert layers[0] == hostile.image(scenario).layers[0].digest
@@ -601,9 +619,11 @@ def test_polite_scenario_pulls_and_wraps(evil_gw, hostile):
     ],
 )
 def test_slow_upstreams_end_at_the_deadline(evil_gw, hostile, behaviour, how):
-    response, elapsed = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
-    assert_error(response, 504, "UNAVAILABLE", "evil", "deadline")
-    assert elapsed < QUICK
+    scenario = hostile.fresh(behaviour)
+    response = drive(evil_gw, hostile, how, scenario)
+    assert_error(response, 504, "UNAVAILABLE", "evil", "deadline (3 s)")
+    # `slowish` answers every call in 1.5 s: the deadline may fall between two calls.
+    assert_let_go(hostile, scenario, hung_up=behaviour != "slowish")
 
 
 # -- bounded reads ------------------------------------------------------------------------
@@ -630,22 +650,24 @@ ERROR_BODIES = [
 
 @pytest.mark.parametrize(("behaviour", "how", "limit"), BOUNDED)
 def test_big_bodies_are_cut_at_their_limit(evil_gw, hostile, behaviour, how, limit):
-    response, elapsed = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
+    scenario = hostile.fresh(behaviour)
+    response = drive(evil_gw, hostile, how, scenario)
     assert_error(response, 502, "UNAVAILABLE", "evil", str(limit))
-    assert elapsed < QUICK
+    assert_let_go(hostile, scenario, hung_up=behaviour.startswith(("huge", "endless")))
 
 
 @pytest.mark.parametrize("behaviour", ERROR_BODIES)
 def test_big_error_bodies_still_give_a_spec_error(evil_gw, hostile, behaviour):
-    response, elapsed = drive(evil_gw, hostile, "pull", hostile.fresh(behaviour))
+    scenario = hostile.fresh(behaviour)
+    response = drive(evil_gw, hostile, "pull", scenario)
     assert response.status_code != 500, describe(response)
     spec_error(response)
-    assert elapsed < QUICK
+    assert_let_go(hostile, scenario, hung_up=behaviour.startswith(("huge", "endless")))
 
 
 @pytest.mark.parametrize("variant", ["neg", "abc", "plus", "underscore", "two"])
 def test_invalid_content_length_is_refused(evil_gw, hostile, variant):
-    response, _ = drive(evil_gw, hostile, "pull", hostile.fresh(f"badlen-{variant}-manifest"))
+    response = drive(evil_gw, hostile, "pull", hostile.fresh(f"badlen-{variant}-manifest"))
     assert_error(response, 502, "UNAVAILABLE", "evil")
 
 
@@ -654,19 +676,18 @@ def test_invalid_content_length_is_refused(evil_gw, hostile, variant):
     [("cut-manifest", "pull"), ("cut-config", "wrap"), ("cut-token", "pull"), ("cut-tags", "tags")],
 )
 def test_connection_closed_mid_body_is_a_502(evil_gw, hostile, behaviour, how):
-    response, elapsed = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
+    response = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
     assert_error(response, 502, "UNAVAILABLE", "evil")
-    assert elapsed < QUICK
 
 
 def test_hostile_bodies_do_not_grow_memory(evil_gateway, hostile):
     gw = evil_gateway(GATEWAY_WORKERS="1")
     gw.reset_peak_rss()
     for behaviour, how, _limit in BOUNDED:
-        response, _ = drive(gw, hostile, how, hostile.fresh(behaviour))
+        response = drive(gw, hostile, how, hostile.fresh(behaviour))
         assert response.status_code in (502, 504), describe(response)
     for behaviour in ERROR_BODIES:
-        response, _ = drive(gw, hostile, "pull", hostile.fresh(behaviour))
+        response = drive(gw, hostile, "pull", hostile.fresh(behaviour))
         assert response.status_code != 500, describe(response)
     peak = gw.peak_rss_mb()
     assert peak < 200, f"peak RSS {peak} MB"
@@ -676,7 +697,7 @@ def test_hostile_bodies_do_not_grow_memory(evil_gateway, hostile):
 
 
 def test_deep_json_manifest_is_refused(evil_gw, hostile):
-    response, _ = drive(evil_gw, hostile, "pull", hostile.fresh("deep-manifest"))
+    response = drive(evil_gw, hostile, "pull", hostile.fresh("deep-manifest"))
     assert response.status_code == 502, describe(response)
     spec_error(response)
 
@@ -691,54 +712,50 @@ def test_deep_json_manifest_is_refused(evil_gw, hostile):
     ],
 )
 def test_deep_json_in_a_wrap_is_refused(evil_gw, hostile, behaviour, how):
-    response, elapsed = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
-    assert response.status_code in (400, 502), describe(response)
+    response = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
+    assert response.status_code in (400, 502), describe(response)  # not a 504: no long work
     spec_error(response)
-    assert elapsed < QUICK
 
 
 def test_wrap_over_127_layers_is_refused(evil_gw, hostile):
-    response, _ = drive(evil_gw, hostile, "wrap", hostile.fresh("layers-200"))
+    response = drive(evil_gw, hostile, "wrap", hostile.fresh("layers-200"))
     assert_error(response, 400, "MANIFEST_INVALID", "127")
 
 
 def test_index_with_5000_entries_is_refused(evil_gw, hostile):
-    response, elapsed = drive(evil_gw, hostile, "wrap", hostile.fresh("index-5000"))
-    assert response.status_code in (400, 502), describe(response)
+    response = drive(evil_gw, hostile, "wrap", hostile.fresh("index-5000"))
+    assert response.status_code in (400, 502), describe(response)  # not a 504: no long work
     spec_error(response)
-    assert elapsed < QUICK
 
 
 @pytest.mark.parametrize("how", ["pull", "wrap", "wrapper", "wrap-both"])
 @pytest.mark.parametrize("behaviour", ["variant-long", "variant-big"])
 def test_absurd_platform_variants_are_harmless(evil_gw, hostile, behaviour, how):
-    response, elapsed = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
-    assert response.status_code in (200, 404), describe(response)
+    response = drive(evil_gw, hostile, how, hostile.fresh(behaviour))
+    assert response.status_code in (200, 404), describe(response)  # not a 504: no long work
     if response.status_code == 404:
         spec_error(response)
-    assert elapsed < QUICK
 
 
 def test_tag_list_with_non_strings_is_refused(evil_gw, hostile):
-    response, _ = drive(evil_gw, hostile, "tags", hostile.fresh("tags-nonstring"))
+    response = drive(evil_gw, hostile, "tags", hostile.fresh("tags-nonstring"))
     assert response.status_code == 502, describe(response)
     spec_error(response)
 
 
 def test_huge_valid_tag_list_is_answered(evil_gw, hostile):
     scenario = hostile.fresh("tags-many")
-    response, elapsed = ask(evil_gw, path_for(hostile, "tags", scenario) + "?n=10")
+    response = ask(evil_gw, path_for(hostile, "tags", scenario) + "?n=10")
     assert response.status_code != 500, describe(response)
     if response.status_code == 200:
         assert len(response.json()["tags"]) <= 10
     else:
         spec_error(response)
-    assert elapsed < QUICK
 
 
 def test_non_ascii_page_size_is_refused(evil_gw, hostile):
     path = path_for(hostile, "tags", hostile.fresh("good")) + "?n=%D9%A1%D9%A2"  # ١٢
-    response, _ = ask(evil_gw, path)
+    response = ask(evil_gw, path)
     assert_error(response, 400, "PAGINATION_NUMBER_INVALID")
 
 
@@ -755,7 +772,7 @@ def test_crlf_in_a_tag_never_reaches_a_header(evil_gw, hostile):
         link = dict(header_lines(head)).get("link", "")
         if link.startswith("<") and ">" in link:
             pages.append(link[1 : link.index(">")])
-    response, _ = ask(evil_gw, path + "?n=1")
+    response = ask(evil_gw, path + "?n=1")
     assert "X-Injected" not in response.headers
 
 
@@ -773,7 +790,7 @@ def test_crlf_in_a_tag_never_reaches_a_header(evil_gw, hostile):
 def test_odd_token_lifetimes_still_pull(evil_gw, hostile, behaviour):
     scenario = hostile.fresh(behaviour)
     for how in ("pull", "tags"):
-        response, _ = drive(evil_gw, hostile, how, scenario)
+        response = drive(evil_gw, hostile, how, scenario)
         assert response.status_code == 200, describe(response)
 
 
@@ -782,10 +799,10 @@ def test_odd_token_lifetimes_still_pull(evil_gw, hostile, behaviour):
 
 def test_lying_head_is_not_believed_nor_remembered(evil_gw, hostile):
     scenario = hostile.fresh("lying-head")
-    response, _ = drive(evil_gw, hostile, "pull", scenario)
+    response = drive(evil_gw, hostile, "pull", scenario)
     assert_error(response, 502, "UNAVAILABLE", "evil")
     hostile.set_mode(scenario, "honest")
-    response, _ = drive(evil_gw, hostile, "pull", scenario)
+    response = drive(evil_gw, hostile, "pull", scenario)
     assert response.status_code == 200, describe(response)
     honest = hostile.top(scenario).digest
     assert response.headers["Docker-Content-Digest"] == honest
@@ -793,7 +810,7 @@ def test_lying_head_is_not_believed_nor_remembered(evil_gw, hostile):
 
 
 def test_html_manifest_is_never_served(evil_gw, hostile):
-    response, _ = drive(evil_gw, hostile, "pull", hostile.fresh("html-manifest"))
+    response = drive(evil_gw, hostile, "pull", hostile.fresh("html-manifest"))
     assert response.status_code == 502, describe(response)
     assert "text/html" not in response.headers.get("Content-Type", "")
     spec_error(response)
@@ -801,11 +818,11 @@ def test_html_manifest_is_never_served(evil_gw, hostile):
 
 def test_manifest_served_as_plain_json_gets_its_real_type(evil_gw, hostile):
     scenario = hostile.fresh("nomediatype")
-    response, _ = drive(evil_gw, hostile, "pull", scenario)
+    response = drive(evil_gw, hostile, "pull", scenario)
     assert response.status_code == 200, describe(response)
     assert response.headers["Content-Type"] == OCI_MANIFEST
     assert sha256(response.content) == hostile.top(scenario).digest
-    wrapped, _ = drive(evil_gw, hostile, "wrap", scenario)
+    wrapped = drive(evil_gw, hostile, "wrap", scenario)
     assert wrapped.status_code == 200, describe(wrapped)
 
 
@@ -814,7 +831,7 @@ def test_blob_redirect_with_a_broken_location_is_refused(evil_gw, hostile, behav
     scenario = hostile.fresh(behaviour)
     head, _ = raw(evil_gw.url, path_for(hostile, "blob", scenario))
     assert_clean_head(head)
-    response, _ = drive(evil_gw, hostile, "blob", scenario)
+    response = drive(evil_gw, hostile, "blob", scenario)
     assert_error(response, 502, "UNAVAILABLE", "evil")
 
 
@@ -828,23 +845,23 @@ def test_rotated_token_is_fetched_again(evil_gw, hostile):
         path_for(hostile, "tags", scenario),
         path_for(hostile, "pull", scenario, ref="2"),
     ):
-        response, _ = ask(evil_gw, path)
+        response = ask(evil_gw, path)
         assert response.status_code == 200, describe(response)
     assert hostile.count("GET", "token", scenario) == 2
 
 
 def test_bearer_challenge_is_found_after_a_basic_one(evil_gw, hostile):
     scenario = hostile.fresh("two-challenges")
-    response, _ = drive(evil_gw, hostile, "pull", scenario)
+    response = drive(evil_gw, hostile, "pull", scenario)
     assert response.status_code == 200, describe(response)
     assert hostile.count("GET", "token", scenario) >= 1
 
 
 def test_blob_reads_ask_for_identity_encoding(evil_gw, hostile):
     scenario = hostile.fresh("good")
-    wrapped, _ = drive(evil_gw, hostile, "wrap", scenario)  # reads the base config
+    wrapped = drive(evil_gw, hostile, "wrap", scenario)  # reads the base config
     assert wrapped.status_code == 200, describe(wrapped)
-    blob, _ = drive(evil_gw, hostile, "blob", scenario)  # copies the base layer
+    blob = drive(evil_gw, hostile, "blob", scenario)  # copies the base layer
     assert blob.status_code == 307, describe(blob)
     reads = hostile.requests("GET", "config", scenario) + hostile.requests("GET", "blob", scenario)
     assert {seen.kind for seen in reads} == {"config", "blob"}
@@ -852,7 +869,7 @@ def test_blob_reads_ask_for_identity_encoding(evil_gw, hostile):
 
 
 def test_rate_limit_is_passed_on_with_retry_after(evil_gw, hostile):
-    response, _ = drive(evil_gw, hostile, "pull", hostile.fresh("ratelimit"))
+    response = drive(evil_gw, hostile, "pull", hostile.fresh("ratelimit"))
     assert_error(response, 429, "TOOMANYREQUESTS")
     assert response.headers["Retry-After"] == "120"
 
@@ -860,23 +877,23 @@ def test_rate_limit_is_passed_on_with_retry_after(evil_gw, hostile):
 @pytest.mark.parametrize("behaviour", ["head-405", "head-500"])
 def test_refused_head_falls_back_to_get(evil_gw, hostile, behaviour):
     scenario = hostile.fresh(behaviour)
-    head, _ = drive(evil_gw, hostile, "head", scenario)
+    head = drive(evil_gw, hostile, "head", scenario)
     assert head.status_code == 200, describe(head)
     assert head.headers["Docker-Content-Digest"] == hostile.top(scenario).digest
-    wrapped, _ = drive(evil_gw, hostile, "wrap-both", scenario)
+    wrapped = drive(evil_gw, hostile, "wrap-both", scenario)
     assert wrapped.status_code == 200, describe(wrapped)
 
 
 def test_manifest_redirect_is_followed(evil_gw, hostile):
     scenario = hostile.fresh("redirect-manifest")
-    response, _ = drive(evil_gw, hostile, "pull", scenario)
+    response = drive(evil_gw, hostile, "pull", scenario)
     assert response.status_code == 200, describe(response)
     assert sha256(response.content) == hostile.top(scenario).digest
 
 
 def test_transient_503_is_retried(evil_gw, hostile):
     scenario = hostile.fresh("unavailable-once")
-    response, _ = drive(evil_gw, hostile, "pull", scenario)
+    response = drive(evil_gw, hostile, "pull", scenario)
     assert response.status_code == 200, describe(response)
     assert hostile.count("GET", "manifest", scenario) >= 2
 
@@ -890,7 +907,7 @@ def test_transient_503_is_retried(evil_gw, hostile):
     [("manifest", "pull"), ("config", "wrap"), ("realm", "pull"), ("token", "pull")],
 )
 def test_redirects_to_link_local_and_metadata_are_denied(evil_gw, hostile, target, read, how):
-    response, _ = drive(evil_gw, hostile, how, hostile.fresh(f"meta-{target}-{read}"))
+    response = drive(evil_gw, hostile, how, hostile.fresh(f"meta-{target}-{read}"))
     assert_error(response, 403, "DENIED")
     assert "/latest/meta-data" not in response.text
     assert list(evil_gw.connect_attempts()) == []
@@ -903,16 +920,15 @@ def test_redirects_to_link_local_and_metadata_are_denied(evil_gw, hostile, targe
 def test_failing_upstream_is_answered_from_stale_tags(evil_gateway, hostile, mode):
     gw = evil_gateway(TAG_TTL_SECONDS="1", STALE_IF_ERROR_SECONDS="60")
     scenario = hostile.fresh("good")
-    pulled, _ = drive(gw, hostile, "pull", scenario)
-    wrapped, _ = drive(gw, hostile, "wrap", scenario)
+    pulled = drive(gw, hostile, "pull", scenario)
+    wrapped = drive(gw, hostile, "wrap", scenario)
     assert pulled.status_code == wrapped.status_code == 200, describe(pulled) + describe(wrapped)
     hostile.set_mode(scenario, mode)
     time.sleep(1.5)
     for how, before in (("pull", pulled), ("wrap", wrapped)):
-        again, elapsed = drive(gw, hostile, how, scenario)
+        again = drive(gw, hostile, how, scenario)  # in time: a 504 once the deadline passed
         assert again.status_code == 200, describe(again)
         assert again.headers["Docker-Content-Digest"] == before.headers["Docker-Content-Digest"]
-        assert elapsed < QUICK
     assert "stale" in gw.log()
 
 
@@ -920,14 +936,13 @@ def test_failing_upstream_is_answered_from_stale_tags(evil_gateway, hostile, mod
 def test_stale_tags_expire(evil_gateway, hostile, mode, status):
     gw = evil_gateway(TAG_TTL_SECONDS="1", STALE_IF_ERROR_SECONDS="1")
     scenario = hostile.fresh("good")
-    pulled, _ = drive(gw, hostile, "pull", scenario)
+    pulled = drive(gw, hostile, "pull", scenario)
     assert pulled.status_code == 200, describe(pulled)
     hostile.set_mode(scenario, mode)
     time.sleep(2.5)
-    again, elapsed = drive(gw, hostile, "pull", scenario)
+    again = drive(gw, hostile, "pull", scenario)
     assert again.status_code == status, describe(again)
     spec_error(again)
-    assert elapsed < QUICK
 
 
 # -- coalescing ---------------------------------------------------------------------------
@@ -938,7 +953,7 @@ def test_parallel_first_pulls_resolve_a_tag_once_per_worker(evil_gateway, hostil
     scenario = hostile.fresh("lagging")  # every manifest answer takes 0.5 s
     path = path_for(hostile, "pull", scenario)
     with ThreadPoolExecutor(max_workers=50) as pool:
-        answers = list(pool.map(lambda _: ask(gw, path)[0], range(50)))
+        answers = list(pool.map(lambda _: ask(gw, path), range(50)))
     assert [a.status_code for a in answers] == [200] * 50, describe(answers[0])
     assert {a.headers["Docker-Content-Digest"] for a in answers} == {hostile.top(scenario).digest}
     by_tag = hostile.requests(kind="manifest", scenario=scenario, ref="1")
@@ -952,17 +967,18 @@ def test_parallel_first_pulls_resolve_a_tag_once_per_worker(evil_gateway, hostil
 def test_mirror_refuses_blobs_over_its_limit(evil_gateway, hostile, moto_s3, behaviour):
     gw = evil_gateway(MIRROR_MAX_BYTES="1000")
     scenario = hostile.fresh(behaviour)
-    response, _ = ask(gw, f"/v2/evil/{scenario}/app/blobs/{hostile.big_digest}")
+    response = ask(gw, f"/v2/evil/{scenario}/app/blobs/{hostile.big_digest}")
     assert_error(response, 403, "DENIED", "MIRROR_MAX_BYTES")
     assert moto_s3.keys(gw.bucket, "blobs/") == []
 
 
 def test_slow_blob_copy_ends_at_the_deadline(evil_gateway, hostile, moto_s3):
     gw = evil_gateway()
-    response, elapsed = drive(gw, hostile, "blob", hostile.fresh("drip-blob"))
+    scenario = hostile.fresh("drip-blob")
+    response = drive(gw, hostile, "blob", scenario)
     assert response.status_code == 504, describe(response)
-    spec_error(response)
-    assert elapsed < QUICK
+    assert "deadline" in spec_error(response)["message"]
+    assert_let_go(hostile, scenario)
     assert moto_s3.keys(gw.bucket, "blobs/") == []
 
 
@@ -971,7 +987,7 @@ def test_polite_blob_is_copied_once(evil_gateway, hostile, moto_s3):
     scenario = hostile.fresh("good")
     layer = hostile.image(scenario).layers[0]
     for _ in range(2):
-        response, _ = drive(gw, hostile, "blob", scenario)
+        response = drive(gw, hostile, "blob", scenario)
         assert response.status_code == 307, describe(response)
         location = urlsplit(response.headers["Location"])
         assert f"{location.scheme}://{location.netloc}" == moto_s3.endpoint_url

@@ -6,6 +6,10 @@ The path picks what it does:
 
 * `/v2/`                          200 `{}` (the gateway's readiness check)
 * `/sleep/<seconds>`              sleeps; `X-Method`, `X-Pid`, `X-Start`, `X-End` headers
+* `/meet/<n>?at=<dir>`            waits (20 s at most) until `n` events are in this handler
+                                  at once, counted by files in `dir`; answers `met` and pid
+* `/hold?at=<dir>`                writes `dir/held`, waits (20 s at most) for `dir/release`;
+                                  answers `released` and pid
 * `/echo`                         the event's method, path, query, headers, cookies, body
 * `/length`                       `Content-Length: 1234` from the handler, body `{"ok":true}`
 * `/remaining`                    the context's remaining time, before and after 0.2 s
@@ -22,8 +26,12 @@ import json
 import os
 import socket
 import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 CURRENT: dict = {}
+WAIT_SECONDS = 20.0  # how long `/meet` and `/hold` wait at most (the tests' clients: 30 s)
 
 
 def _answer(body: object, headers: dict | None = None, status: int = 200) -> dict:
@@ -36,6 +44,19 @@ def _answer(body: object, headers: dict | None = None, status: int = 200) -> dic
     }
 
 
+def _method() -> str:
+    return CURRENT["event"]["requestContext"]["http"]["method"]
+
+
+def _wait_until(condition: Callable[[], bool]) -> bool:
+    end = time.monotonic() + WAIT_SECONDS
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def lambda_handler(event: dict, context: object) -> dict:
     CURRENT["event"] = event
     path = event["rawPath"]
@@ -46,6 +67,17 @@ def lambda_handler(event: dict, context: object) -> dict:
         method = CURRENT["event"]["requestContext"]["http"]["method"]
         headers = {"X-Pid": str(os.getpid()), "X-Start": repr(start), "X-End": repr(end)}
         return _answer({"method": method, "pid": os.getpid()}, headers)
+    if path.startswith("/meet/"):
+        place = Path(event["queryStringParameters"]["at"])
+        (place / f"{os.getpid()}-{uuid.uuid4().hex}").touch()
+        met = _wait_until(lambda: len(list(place.iterdir())) >= int(path.rsplit("/", 1)[1]))
+        return _answer({"method": _method(), "pid": os.getpid(), "met": met})
+    if path == "/hold":
+        place = Path(event["queryStringParameters"]["at"])
+        (place / "holding").write_text(str(os.getpid()))
+        (place / "holding").rename(place / "held")  # appears with the pid in it
+        released = _wait_until((place / "release").exists)
+        return _answer({"method": _method(), "pid": os.getpid(), "released": released})
     if path == "/echo":
         body = event.get("body") or ""
         raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
 import socket
 import threading
 import time
@@ -24,12 +25,14 @@ class Scripted:
 
     A route returns (status, headers, body): headers as a dict or a list of pairs (repeated
     names allowed), body as bytes or as a callable that writes (and may stall) itself.
-    It listens on 127.0.0.1 only.
+    It listens on 127.0.0.1 only. `threads` are the threads it serves connections in, so a
+    test can tell them from threads the code under test left behind.
     """
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Route] = {}
         self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.threads: set[threading.Thread] = set()
         scripted = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,6 +71,18 @@ class Scripted:
         class Server(ThreadingHTTPServer):
             daemon_threads = True
 
+            def process_request(self, request: Any, client_address: Any) -> None:
+                """A thread per connection, known in `threads` before it starts (and not
+                waited for on close: a stalled answer ends when its client hangs up)."""
+                thread = threading.Thread(
+                    target=self.process_request_thread,
+                    args=(request, client_address),
+                    name="scripted upstream",
+                    daemon=True,
+                )
+                scripted.threads.add(thread)
+                thread.start()
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 """Clients that hang up mid-answer are what these tests are about."""
 
@@ -85,16 +100,84 @@ class Scripted:
         self.server.server_close()
 
 
-def drip(data: bytes, pause: float, repeat: int = 1) -> Callable:
+def client_gone(handler: BaseHTTPRequestHandler) -> bool:
+    """Whether the client of `handler`'s request has closed its connection."""
+    sock = handler.connection
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class Drip:
+    """A body that sends `data` `repeat` times with `pause` seconds between sends.
+
+    It records what happened, for tests that must show the client stopped reading:
+    `sent` (sends that went out), and once it is over `ended` is set and `hung_up` says
+    whether it ended because the client went away (a send failed) before the last send.
+    """
+
+    def __init__(self, data: bytes, pause: float, repeat: int) -> None:
+        self.data, self.pause, self.repeat = data, pause, repeat
+        self.sent = 0
+        self.hung_up = False
+        self.ended = threading.Event()
+
+    def __call__(self, wfile: Any) -> None:
+        try:
+            for _ in range(self.repeat):
+                wfile.write(self.data)
+                wfile.flush()
+                self.sent += 1
+                time.sleep(self.pause)
+        except OSError:
+            self.hung_up = True
+            raise
+        finally:
+            self.ended.set()
+
+
+def drip(data: bytes, pause: float, repeat: int = 1) -> Drip:
     """A body that sends `data` `repeat` times with `pause` seconds between sends."""
+    return Drip(data, pause, repeat)
 
-    def write(wfile: Any) -> None:
-        for _ in range(repeat):
-            wfile.write(data)
-            wfile.flush()
-            time.sleep(pause)
 
-    return write
+class Stall:
+    """A route that holds its answer back for up to `seconds`, watching its client.
+
+    A request whose client hangs up while it waits is counted in `hung_up` (and never
+    answered); one that waits it out is counted in `answered` and gets `answer`. A test
+    that gives the stall far longer than its deadline can tell "cut off by the deadline"
+    from "waited for the answer" by these counts, not by the clock.
+    """
+
+    def __init__(self, seconds: float, answer: tuple[int, Any, Any] = (200, {}, b"{}")) -> None:
+        self.seconds = seconds
+        self.answer = answer
+        self.hung_up = 0
+        self.answered = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> tuple[int, Any, Any]:
+        end = time.monotonic() + self.seconds
+        while time.monotonic() < end:
+            if client_gone(handler):
+                with self._changed:
+                    self.hung_up += 1
+                    self._changed.notify_all()
+                handler.close_connection = True
+                return 499, {"Connection": "close"}, b""  # nobody is there to read it
+            time.sleep(0.02)
+        with self._changed:
+            self.answered += 1
+            self._changed.notify_all()
+        return self.answer
+
+    def wait_for(self, requests: int, timeout: float = 20.0) -> None:
+        """Wait until `requests` requests have ended (hung up or answered)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.hung_up + self.answered >= requests, timeout)
 
 
 def closed_port() -> int:

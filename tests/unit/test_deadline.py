@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ociwrap import deadline
-from ociwrap.concurrency import parallel_map
+from ociwrap.concurrency import ordered_map, parallel_map
 from ociwrap.errors import RegistryError
 from ociwrap.reference import Registry, Repository
 from ociwrap.upstream.transport import Transport
@@ -57,6 +57,36 @@ def test_threads_started_for_a_request_see_its_deadline():
     assert seen == [request] * 4
 
 
+def test_ordered_map_keeps_order_a_bound_and_the_deadline_and_stops_at_a_failure():
+    """Results come in order with at most `max_workers` under way or waiting; after a
+    failure nothing further starts, and every thread is done when the error comes out."""
+    started: list[int] = []
+    running = [0]
+    most = [0]
+    lock = threading.Lock()
+
+    def call(item: int) -> tuple[int, deadline.Deadline | None]:
+        with lock:
+            started.append(item)
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        if item == 5:
+            raise ValueError("five")
+        return item, deadline.current()
+
+    request = deadline.Deadline(5)
+    with deadline.within(request):
+        results = ordered_map(call, range(10), 3)
+        assert [next(results) for _ in range(5)] == [(i, request) for i in range(5)]
+        with pytest.raises(ValueError, match="five"):
+            next(results)
+    assert most[0] <= 3 and running[0] == 0
+    assert sorted(started) == list(range(max(started) + 1)) and max(started) <= 7
+
+
 def self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -88,9 +118,19 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+class TLSDrip:
+    """What the dripping TLS server did with its last connection."""
+
+    def __init__(self) -> None:
+        self.sent = 0  # body bytes that went out
+        self.hung_up = False  # a send failed: the client had gone
+        self.ended = threading.Event()
+
+
 @pytest.fixture
 def dripping_tls_server(tmp_path):
-    """A TLS server on 127.0.0.1 that answers headers, then a byte every 0.1 s."""
+    """A TLS server on 127.0.0.1 that answers headers, then a byte every 0.1 s (100 of the
+    1000 it announces: 10 s of dripping, then it closes)."""
     cert, key = self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -98,6 +138,7 @@ def dripping_tls_server(tmp_path):
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     stop = threading.Event()
+    drip = TLSDrip()
 
     def serve() -> None:
         listener.settimeout(0.2)
@@ -114,13 +155,16 @@ def dripping_tls_server(tmp_path):
                         if stop.is_set():
                             break
                         conn.sendall(b"x")
+                        drip.sent += 1
                         time.sleep(0.1)
             except OSError:
-                pass
+                drip.hung_up = True
+            finally:
+                drip.ended.set()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"https://127.0.0.1:{listener.getsockname()[1]}", str(cert)
+    yield f"https://127.0.0.1:{listener.getsockname()[1]}", str(cert), drip
     stop.set()
     thread.join(5)
     listener.close()
@@ -129,12 +173,14 @@ def dripping_tls_server(tmp_path):
 def test_a_dripping_tls_body_ends_at_the_deadline(dripping_tls_server):
     from ociwrap.upstream.bodies import read_body
 
-    url, ca_bundle = dripping_tls_server
+    url, ca_bundle, drip = dripping_tls_server
     repo = Repository(Registry("tls", url, trusted=True), "team/app")
     transport = Transport(ca_bundle=ca_bundle)
-    started = time.monotonic()
     with deadline.within(deadline.Deadline(0.8)), pytest.raises(RegistryError) as caught:
         response = transport.request(repo, "GET", "manifests/1")
         read_body(response, 10_000, "manifest", "tls")
+    # No single read waits long (a byte comes every 0.1 s): only the deadline can end it
+    # with a 504; read to its end, the body would break off short, a 502.
     assert caught.value.status == 504 and "deadline" in caught.value.message
-    assert time.monotonic() - started < 3
+    assert drip.ended.wait(20)  # without a hang-up the drip ends after its 10 s
+    assert drip.hung_up and drip.sent < 100, drip.sent  # the client stopped reading

@@ -12,9 +12,10 @@ import pytest
 from ociwrap import deadline
 from ociwrap.errors import RegistryError
 from ociwrap.reference import Registry, Repository
+from ociwrap.upstream import connection
 from ociwrap.upstream.bodies import read_body
 from ociwrap.upstream.transport import Transport
-from scripted_upstream import closed_port, drip
+from scripted_upstream import Stall, closed_port, drip
 
 
 @pytest.fixture
@@ -189,38 +190,55 @@ def slow_headers(seconds: float):
 
 
 def test_slow_headers_end_at_the_deadline(scripted, repo):
-    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(3)
+    stall = Stall(60)  # headers a minute late, unless the client hangs up first
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = stall
     started = time.monotonic()
     with deadline.within(deadline.Deadline(0.5)):
         error = error_of(Transport().request, repo, "GET", "manifests/1")
-    assert time.monotonic() - started < 2.5
+    elapsed = time.monotonic() - started
     assert (error.code, error.status) == ("UNAVAILABLE", 504)
     assert "deadline" in error.message and "upstream registry stub" in error.message
+    stall.wait_for(1)
+    assert (stall.hung_up, stall.answered) == (1, 0)  # it let go before the headers came
+    # Time is the only sign that the deadline, not the per-read cap, ended the wait: a
+    # bound 20 times the 0.5 s deadline, half the cap (20 s) that would otherwise end it.
+    assert elapsed < connection.IO_CAP / 2
 
 
 def test_a_dripping_body_ends_at_the_deadline_not_per_read(scripted, repo):
     """One byte every 0.1 s never trips a per-read time-out; the deadline still ends it."""
+    body = drip(b"x", 0.1, repeat=100)  # all of it would take 10 s and be a good answer
     scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
         200,
         {"Content-Length": "100"},
-        drip(b"x", 0.1, repeat=100),
+        body,
     )
-    started = time.monotonic()
     with deadline.within(deadline.Deadline(0.8)):
         response = Transport().request(repo, "GET", "manifests/1")
         error = error_of(read_body, response, 1000, "manifest", "stub")
-    assert time.monotonic() - started < 3
     assert error.status == 504 and "deadline" in error.message
+    assert body.ended.wait(20)  # without a hang-up it would end after its 10 s
+    assert body.hung_up and body.sent < 100, body.sent  # the reading stopped, not the drip
 
 
 def test_slow_calls_add_up_against_one_deadline(scripted, repo):
+    """Each call takes 0.4 s at least, so no more than 4 of them fit into 2 s: however fast
+    the machine, a deadline that each call drew afresh would let all ten through."""
     scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(0.4)
     transport = Transport()
-    with deadline.within(deadline.Deadline(1.0)):
-        transport.request(repo, "GET", "manifests/1").close()
-        transport.request(repo, "GET", "manifests/1").close()
-        error = error_of(transport.request, repo, "GET", "manifests/1")
-    assert error.status == 504
+    succeeded = 0
+    with deadline.within(deadline.Deadline(2.0)):
+        for _ in range(10):
+            try:
+                transport.request(repo, "GET", "manifests/1").close()
+            except RegistryError as exc:
+                error = exc
+                break
+            succeeded += 1
+        else:
+            pytest.fail("ten slow calls all got through a 2 s deadline")
+    assert error.status == 504 and "deadline" in error.message
+    assert 1 <= succeeded <= 4
 
 
 def test_a_slow_token_realm_counts_against_the_deadline(scripted, repo):
@@ -229,11 +247,14 @@ def test_a_slow_token_realm_counts_against_the_deadline(scripted, repo):
         {"WWW-Authenticate": bearer(scripted)},
         b"",
     )
-    scripted.routes["GET", "/token"] = slow_headers(3)
-    with deadline.within(deadline.Deadline(0.5)):
+    stall = Stall(60)
+    scripted.routes["GET", "/token"] = stall
+    with deadline.within(deadline.Deadline(1.5)):
         error = error_of(Transport().request, repo, "GET", "manifests/1")
-    assert error.status == 504
+    assert error.status == 504 and "deadline" in error.message
     assert "token service of upstream registry stub" in error.message
+    stall.wait_for(1)
+    assert (stall.hung_up, stall.answered) == (1, 0)
 
 
 def test_a_passed_deadline_sends_nothing(scripted, repo):
@@ -265,13 +286,7 @@ def test_an_alias_cannot_redirect_to_link_local(scripted, repo, loopback_only, t
 
 
 def test_redirect_bodies_are_never_read(scripted, repo):
-    written = []
-
-    def endless(wfile):
-        for _ in range(2000):  # 128 MB, if anyone read it
-            wfile.write(b"x" * 65536)
-            written.append(1)
-
+    endless = drip(b"x" * 65536, 0, repeat=2000)  # 128 MB, if anyone read it
     scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
         302,
         {"Location": "/elsewhere", "Content-Length": str(2000 * 65536)},
@@ -280,8 +295,11 @@ def test_redirect_bodies_are_never_read(scripted, repo):
     scripted.routes["GET", "/elsewhere"] = lambda h: (200, {}, b"{}")
     response = Transport().request(repo, "GET", "manifests/1", allow_redirects=True)
     assert response.status_code == 200 and response.content == b"{}"
-    time.sleep(0.2)
-    assert len(written) < 100
+    # The redirect's connection is closed unread: the body stops when its sends fail,
+    # long before its end (socket buffers take a few MB; a client that drained the
+    # connection to reuse it would have taken all 128).
+    assert endless.ended.wait(20)
+    assert endless.hung_up and endless.sent < 1000, endless.sent
 
 
 def test_authorization_stays_with_the_registry_host(scripted, repo):
@@ -320,21 +338,28 @@ def test_redirect_loops_end(scripted, repo):
 
 
 def test_parallel_requests_share_the_deadline_of_their_request(scripted, repo):
-    """Threads started for one request carry its deadline (concurrency.parallel_map)."""
+    """Threads started for one request carry its deadline (concurrency.parallel_map), and
+    are gone when it returns."""
     from ociwrap.concurrency import parallel_map
 
-    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(2)
+    stall = Stall(60)
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = stall
     transport = Transport()
-    results: list[int] = []
+    errors: list[RegistryError] = []
 
     def call(_n: int) -> int:
         try:
             transport.request(repo, "GET", "manifests/1").close()
         except RegistryError as exc:
-            results.append(exc.status)
+            errors.append(exc)
         return 0
 
+    before = set(threading.enumerate())
     with deadline.within(deadline.Deadline(0.5)):
         parallel_map(call, range(3), 3)
-    assert results == [504, 504, 504]
-    assert threading.active_count() < 50
+    left = set(threading.enumerate()) - before - scripted.threads
+    assert [thread.name for thread in left] == []  # none still running, none to join
+    # Without the deadline a thread would wait out the 20 s read cap: "timed out", no deadline.
+    assert [(e.status, "deadline" in e.message) for e in errors] == [(504, True)] * 3
+    stall.wait_for(len(scripted.seen))  # every request that went out was let go
+    assert stall.answered == 0
