@@ -20,6 +20,14 @@ earlier versions: request latencies, upstream requests per pull, peak memory of 
 gateway's workers, the handler's import time; and it sums the bytes of every blob answer
 ociwrap sent (its gateway's access log), which must be 0: layers never pass through it.
 
+It also prices every ociwrap way at AWS list prices (`harness.costs`), per million pulls,
+from what each pull was measured to use: its requests (API Gateway and Lambda), the Lambda
+milliseconds billed (each request's handler time rounded up, at the template's memory size
+and architecture), the S3 requests on the gateway's bucket by price tier (the gateway's own
+moto server logs every request line, the clients' presigned GETs included), the bytes the
+function logged (its JSON lines in the gateway's log, EMF included) and the bytes clients
+downloaded from the bucket (data transfer out, shown apart).
+
 Everything runs on this machine on 127.0.0.1 (the gateway serving the Lambda handler,
 its S3 and both upstreams), so the figures are for comparing ways and runs, not
 absolute. `make bench` (`ARGS="--size-mib 64 --repetitions 9 --json out.json"`) prints
@@ -49,9 +57,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 
+from harness import costs
 from harness.gateway import LocalGateway
 from harness.images import (
     MIB,
@@ -88,11 +98,21 @@ WAYS = {
 BASE_REPO, BASE_TAG = "bench/big", "1"
 WRAPPER_REPO, WRAPPER_TAG = "bench/wrapper", "1"
 UPSTREAM_BUCKET = "upstream-blobs"
+TEMPLATE = ROOT / "template.yaml"
+#: SnapStart restores counted per pull: a cold pull lands on a new instance, restored from
+#: the snapshot once (its parallel blob requests may start more; a warm pull, none).
+RESTORES = {"proxied_cold": 1, "wrapped_cold": 1}
 
 # `<client> "<METHOD> <target> HTTP/1.1" <status> <body bytes sent> <handler ms>ms|-`
 _GATEWAY_ACCESS = re.compile(
     r'^\S+ "(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+" (?P<status>\d{3}) (?P<sent>\d+) '
     r"(?:(?P<ms>[\d.]+)ms|-)$"
+)
+# moto's (werkzeug's) request line, colour codes and all:
+# `127.0.0.1 - - [date] "<ESC>[33mHEAD /<bucket>/<key> HTTP/1.1<ESC>[0m" 404 -`
+_MOTO_ACCESS = re.compile(
+    r'"(?:\x1b\[[\d;]*m)*(?P<method>[A-Z]+) (?P<target>\S+) HTTP/[\d.]+(?:\x1b\[[\d;]*m)*" '
+    r"(?P<status>\d{3}) "
 )
 _MANIFEST_PATH = re.compile(r"^/v2/.+/manifests/[^/?]+")
 _BLOB_PATH = re.compile(r"^/v2/.+/blobs/[^/?]+")
@@ -169,12 +189,19 @@ class GatewayAccess:
     status: int
     sent: int
     handler_ms: float
+    #: False when the gateway answered itself (a malformed request): no Lambda invocation.
+    invoked: bool = True
 
 
 def gateway_accesses(gw: LocalGateway) -> list[GatewayAccess]:
     """The access lines of the gateway's log (one per request it answered)."""
+    return parse_accesses(gw.log().splitlines())
+
+
+def parse_accesses(lines: Sequence[str]) -> list[GatewayAccess]:
+    """The gateway's access lines among `lines` (its log holds the function's lines too)."""
     found = []
-    for line in gw.log().splitlines():
+    for line in lines:
         match = _GATEWAY_ACCESS.match(line)
         if match:
             found.append(
@@ -184,9 +211,105 @@ def gateway_accesses(gw: LocalGateway) -> list[GatewayAccess]:
                     int(match["status"]),
                     int(match["sent"]),
                     float(match["ms"] or 0),
+                    match["ms"] is not None,
                 )
             )
     return found
+
+
+def log_offset(log: Path) -> int:
+    """Where `log` ends once settled: what a pull adds is read from here on."""
+    settle(log)
+    return log.stat().st_size if log.exists() else 0
+
+
+def log_since(log: Path, offset: int) -> list[str]:
+    """The lines `log` gained since `offset`, once settled."""
+    settle(log)
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode("utf-8", errors="replace").splitlines()
+
+
+def function_log(lines: Sequence[str]) -> dict[str, int]:
+    """What the function wrote to its log among the gateway's lines: the JSON objects
+    (Powertools' `request` lines and the EMF metric documents), which is what CloudWatch
+    Logs ingests and bills; the access lines are the local gateway's own."""
+    figures = Counter(log_bytes=0, log_lines=0, request_lines=0, s3_calls_logged=0)
+    for line in lines:
+        record = _json_object(line)
+        if record is None:
+            continue
+        figures["log_bytes"] += len(line.encode())
+        figures["log_lines"] += 1
+        if record.get("message") == "request":
+            figures["request_lines"] += 1
+            figures["s3_calls_logged"] += int(record.get("s3_calls") or 0)
+    return dict(figures)
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+@dataclass(frozen=True)
+class S3Request:
+    method: str
+    target: str
+    status: int
+
+    @property
+    def key(self) -> str:
+        """The object key of a path-style target (`/<bucket>/<key>?…`), "" for the bucket."""
+        parts = urlsplit(self.target).path.split("/", 2)
+        return unquote(parts[2]) if len(parts) > 2 else ""
+
+    @property
+    def presigned(self) -> bool:
+        """A client following a presigned URL (the function signs with headers instead)."""
+        return "X-Amz-Signature=" in self.target
+
+
+def s3_requests(lines: Sequence[str], bucket: str) -> list[S3Request]:
+    """The requests on `bucket` among a moto server's log lines (one line per request)."""
+    found = []
+    for line in lines:
+        match = _MOTO_ACCESS.search(line)
+        if match and urlsplit(match["target"]).path.split("/")[1:2] == [bucket]:
+            found.append(S3Request(match["method"], match["target"], int(match["status"])))
+    return found
+
+
+def s3_tally(found: Sequence[S3Request]) -> dict[str, int]:
+    """S3 requests by price tier (`get`, `put`, `free`), and how many were clients' GETs."""
+    tiers = Counter(costs.s3_tier(r.method, r.target) for r in found)
+    return {
+        "get": tiers["get"],
+        "put": tiers["put"],
+        "free": tiers["free"],
+        "client_get": sum(1 for r in found if r.presigned),
+    }
+
+
+def bucket_bytes_out(s3: MotoS3, bucket: str, found: Sequence[S3Request]) -> int:
+    """Bytes clients downloaded from the bucket: the size of each object they fetched with
+    a presigned GET (what S3 bills as data transfer out), read with HEAD afterwards."""
+    client, total = s3.client(), 0
+    sizes: dict[str, int] = {}
+    for request in found:
+        if not (request.presigned and request.method == "GET" and request.status == 200):
+            continue
+        if request.key not in sizes:
+            head = client.head_object(Bucket=bucket, Key=request.key)
+            sizes[request.key] = int(head["ContentLength"])
+        total += sizes[request.key]
+    return total
 
 
 def blob_answers(accesses: Sequence[GatewayAccess]) -> dict[str, Any]:
@@ -355,18 +478,24 @@ class Pull:
 
 
 class Puller:
-    """Times `skopeo copy` of one image into a fresh OCI layout and counts what it caused."""
+    """Times `skopeo copy` of one image into a fresh OCI layout and counts what it caused:
+    upstream requests, and through a gateway its requests, log lines and S3 requests
+    (`s3` is the gateway's S3, whose log shows every request on the gateway's bucket)."""
 
-    def __init__(self, work: Path, image_bytes: int) -> None:
+    def __init__(self, work: Path, image_bytes: int, s3: MotoS3) -> None:
         self.work = work
         self.image_bytes = image_bytes
+        self.s3 = s3
+
+    @property
+    def s3_log(self) -> Path:
+        assert self.s3.process is not None, "the benchmark's S3 runs as its own process"
+        return self.s3.process.log_path
 
     def pull(self, ref: str, upstream: DockerRegistry, gw: LocalGateway | None) -> Pull:
         upstream.settle(0.1)
         upstream_mark = upstream.mark()
-        if gw is not None:
-            settle(gw.process.log_path)
-        gateway_mark = len(gateway_accesses(gw)) if gw is not None else 0
+        marks = (log_offset(gw.process.log_path), log_offset(self.s3_log)) if gw else (0, 0)
         dest = self.work / "pulled"
         shutil.rmtree(dest, ignore_errors=True)
         argv = ["skopeo", "copy", "--quiet", "--src-tls-verify=false"]
@@ -382,18 +511,26 @@ class Puller:
             raise SystemExit(f"{ref}: only {fetched} bytes arrived, the image has more")
         upstream.settle(0.1)
         kinds = Counter(request_kind(a.method, a.path) for a in upstream.requests()[upstream_mark:])
-        gateway = None
-        if gw is not None:
-            settle(gw.process.log_path)
-            accesses = gateway_accesses(gw)[gateway_mark:]
-            manifests = [a for a in accesses if _MANIFEST_PATH.match(a.target)]
-            gateway = {
-                "requests": len(accesses),
-                "handler_ms": round(sum(a.handler_ms for a in accesses), 1),
-                "manifest_bytes": sum(a.sent for a in manifests),
-                **blob_answers(accesses),
-            }
+        gateway = self.measure(gw, *marks) if gw is not None else None
         return Pull(seconds, fetched, dict(kinds), gateway)
+
+    def measure(self, gw: LocalGateway, gateway_offset: int, s3_offset: int) -> dict[str, Any]:
+        """What one pull through `gw` caused, from the lines its log and its S3's log
+        gained since the offsets taken before it."""
+        lines = log_since(gw.process.log_path, gateway_offset)
+        accesses = parse_accesses(lines)
+        manifests = [a for a in accesses if _MANIFEST_PATH.match(a.target)]
+        on_bucket = s3_requests(log_since(self.s3_log, s3_offset), gw.bucket)
+        return {
+            "requests": len(accesses),
+            "handler_ms": round(sum(a.handler_ms for a in accesses), 1),
+            "billed_ms": costs.billed_ms([a.handler_ms for a in accesses if a.invoked]),
+            "manifest_bytes": sum(a.sent for a in manifests),
+            **blob_answers(accesses),
+            **function_log(lines),
+            "s3": s3_tally(on_bucket),
+            "bucket_bytes_out": bucket_bytes_out(self.s3, gw.bucket, on_bucket),
+        }
 
 
 def full_pulls(
@@ -404,7 +541,8 @@ def full_pulls(
     for registry in stack.upstreams.values():
         push(layout, "big", f"{registry.host}/{BASE_REPO}:{BASE_TAG}", timeout=900)
         push(layout, "wrapper", f"{registry.host}/{WRAPPER_REPO}:{WRAPPER_TAG}", timeout=120)
-    puller = Puller(stack.work, sum(layer.size for layer in base.layers))
+    assert stack.gateway_s3 is not None
+    puller = Puller(stack.work, sum(layer.size for layer in base.layers), stack.gateway_s3)
     for registry in stack.upstreams.values():  # warm-up, not counted: page cache etc.
         puller.pull(f"{registry.host}/{BASE_REPO}:{BASE_TAG}", registry, None)
 
@@ -479,12 +617,75 @@ def full_pulls(
                         sum((Counter(g["statuses"]) for g in gateways), Counter())
                     ),
                     "blob_bytes": sum(g["bytes"] for g in gateways),
+                    "cost_inputs": cost_inputs(gateways, way),
                 }
             result[kind]["ways"][way] = entry
         result[kind]["peak_rss_mb"] = {
             role: round(max(values), 1) for role, values in peaks[kind].items()
         }
     return result
+
+
+def cost_inputs(gateways: Sequence[dict[str, Any]], way: str) -> dict[str, float]:
+    """What a pull of `way` used, median of the repetitions: the inputs of its price."""
+
+    def median(figure: Callable[[dict[str, Any]], float]) -> float:
+        return statistics.median(figure(g) for g in gateways)
+
+    return {
+        "requests": median(lambda g: g["requests"]),
+        "billed_ms": median(lambda g: g["billed_ms"]),
+        "s3_get": median(lambda g: g["s3"]["get"]),
+        "s3_put": median(lambda g: g["s3"]["put"]),
+        "s3_free": median(lambda g: g["s3"]["free"]),
+        "s3_client_get": median(lambda g: g["s3"]["client_get"]),
+        "s3_calls_logged": median(lambda g: g["s3_calls_logged"]),
+        "log_bytes": median(lambda g: g["log_bytes"]),
+        "log_lines": median(lambda g: g["log_lines"]),
+        "request_lines": median(lambda g: g["request_lines"]),
+        "bucket_bytes_out": median(lambda g: g["bucket_bytes_out"]),
+        "restores": RESTORES.get(way, 0),
+    }
+
+
+def usage_of(inputs: dict[str, float]) -> costs.PullUsage:
+    return costs.PullUsage(
+        requests=inputs["requests"],
+        billed_ms=inputs["billed_ms"],
+        s3_get=inputs["s3_get"],
+        s3_put=inputs["s3_put"],
+        log_bytes=inputs["log_bytes"],
+        restores=inputs["restores"],
+        bucket_bytes_out=inputs["bucket_bytes_out"],
+    )
+
+
+def price_pulls(pulls: dict[str, Any], function: costs.Function) -> dict[str, Any]:
+    """Dollars per million pulls of every ociwrap way, with the prices and the function's
+    memory and architecture they were computed with."""
+    priced: dict[str, dict[str, Any]] = {}
+    for kind, entry in pulls.items():
+        priced[kind] = {}
+        for way, figures in entry["ways"].items():
+            if "ociwrap" in figures:
+                usage = usage_of(figures["ociwrap"]["cost_inputs"])
+                dollars = costs.per_million_pulls(usage, function)
+                priced[kind][way] = {k: round(v, 6) for k, v in dollars.items()}
+    return {
+        "region": costs.REGION,
+        "prices_checked": costs.PRICES_CHECKED,
+        "function": {
+            "memory_mb": function.memory_mb,
+            "architecture": function.architecture,
+            "from": f"{TEMPLATE.name}: RegistryFunction's own settings, else Globals.Function",
+        },
+        "prices": [
+            {"key": p.key, "usd": p.usd, "per": p.per, "unit": p.unit, "what": p.what}
+            for p in costs.PRICES
+        ],
+        "snapstart_cache_per_month": round(costs.snapstart_cache_per_month(function), 4),
+        "per_million_pulls": priced,
+    }
 
 
 # -- request latencies and upstream requests of small images (as in earlier versions) ----------
@@ -778,6 +979,7 @@ def render(data: dict[str, Any]) -> str:
     if data["misdeeds"]:
         add("")
         add("**The gateways did what AWS would not allow:** " + "; ".join(data["misdeeds"]))
+    lines += render_costs(data)
     add("")
     add("## Request latencies")
     add("")
@@ -844,6 +1046,100 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _usd(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _decimal(value: float) -> str:
+    """A price as AWS writes it: no exponent, at least two decimals (0.0000133334, 1.00)."""
+    text = f"{value:.10f}".rstrip("0")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def render_costs(data: dict[str, Any]) -> list[str]:
+    """The cost tables: dollars per million pulls by upstream, what a pull used, the prices."""
+    priced, function = data["costs"], data["costs"]["function"]
+    reps = data["environment"]["repetitions"]
+    lines = ["", "## Cost of a million pulls", ""]
+    lines.append(
+        f"AWS list prices ({priced['region']}, below) applied to what one pull used in this run "
+        f"(median of {reps} repetitions, table after): API Gateway HTTP API and Lambda "
+        "requests per ociwrap request; Lambda compute for each request's handler time rounded "
+        f"up to the millisecond at {function['memory_mb']} MB {function['architecture']} (read "
+        f"from {function['from']}); S3 requests on the gateway's bucket by price tier, the "
+        "clients' presigned GETs included; CloudWatch Logs for the bytes the function logged. "
+        "A cold pull counts one SnapStart restore of the function's memory (a new instance), "
+        "a warm one none. Data transfer out of the bucket (layers mirrored from an upstream "
+        "that serves bytes itself, generated configs) depends on the image, so it is shown "
+        "apart, not in the total. The handler times are this machine's, against moto: "
+        "compare ways and runs."
+    )
+    head = [label for _key, label in costs.ITEMS] + ["total", "transfer out (not in total)"]
+    for kind, ways in priced["per_million_pulls"].items():
+        lines += ["", f"### {kind}", ""]
+        lines.append("| way | " + " | ".join(head) + " |")
+        lines.append("| --- " * (len(head) + 1) + "|")
+        for way, dollars in ways.items():
+            cells = [_usd(dollars[key]) for key, _label in costs.ITEMS]
+            cells += [f"**{_usd(dollars['total'])}**", _usd(dollars["transfer_out"])]
+            lines.append(f"| {WAYS[way]} | " + " | ".join(cells) + " |")
+    lines += ["", "What one pull used (median):", ""]
+    lines.append(
+        "| upstream | way | requests | Lambda ms billed | S3 GET/HEAD (clients') "
+        "| S3 PUT/COPY/POST/LIST | S3 DELETE (free) | S3 calls in the function's log "
+        "| log lines | log bytes | bytes out of the bucket |"
+    )
+    lines.append("| --- " * 11 + "|")
+    for kind, entry in data["pulls"].items():
+        for way, figures in entry["ways"].items():
+            if "ociwrap" not in figures:
+                continue
+            i = figures["ociwrap"]["cost_inputs"]
+            lines.append(
+                f"| {kind} | {WAYS[way]} | {i['requests']:g} | {i['billed_ms']:g} | "
+                f"{i['s3_get']:g} ({i['s3_client_get']:g}) | {i['s3_put']:g} | "
+                f"{i['s3_free']:g} | {i['s3_calls_logged']:g} | {i['log_lines']:g} | "
+                f"{i['log_bytes']:,.0f} | {i['bucket_bytes_out']:,.0f} |"
+            )
+    lines += [
+        "",
+        "S3 requests are counted in the gateway's S3 (moto) log, one line per request on the "
+        "pull's bucket, by price tier; the clients' are the presigned GETs. The function's "
+        "own log counts its S3 calls (`s3_calls`) but not their kind: they should equal the "
+        "moto count less the clients' GETs. Log bytes are the function's JSON lines (its "
+        "`request` line and EMF metric documents), without line ends.",
+    ]
+    lines += render_prices(priced)
+    return lines
+
+
+def render_prices(priced: dict[str, Any]) -> list[str]:
+    """The price table the figures were computed with, and what they leave out."""
+    lines = [
+        "",
+        f"Prices ({priced['region']}, checked {priced['prices_checked']}; "
+        "`tests/harness/costs.py`, `PRICES`):",
+        "",
+        "| item | USD | per |",
+        "| --- | --- | --- |",
+    ]
+    for price in priced["prices"]:
+        per = f"{price['per']:,} " if price["per"] != 1 else ""
+        lines.append(f"| {price['what']} | {_decimal(price['usd'])} | {per}{price['unit']} |")
+    function = priced["function"]
+    lines += [
+        "",
+        "SnapStart also bills the cached snapshot while a version is published: "
+        f"{_usd(priced['snapstart_cache_per_month'])} a month per version at "
+        f"{function['memory_mb']} MB, whatever the pulls. Not included: S3 storage of "
+        "mirrored layers and composed documents, API Gateway's own access log and Lambda's "
+        "START/END/REPORT lines in CloudWatch Logs, restore time billed as duration, X-Ray, "
+        "upstream registries' charges, free tiers and volume tiers.",
+    ]
+    return lines
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=64, help="base image size (default 64)")
@@ -868,6 +1164,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
+    function = costs.function_from_template(TEMPLATE)  # before minutes of pulls, not after
     data: dict[str, Any] = {"import": cold_import(args.import_rounds)}
     base = incompressible_image(
         args.size_mib * MIB, args.layers, seed=args.seed, compresslevel=args.gzip_level
@@ -879,6 +1176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.start()
         data["latency"] = latencies(stack, args.rounds)
         data["pulls"] = full_pulls(stack, args, base, wrapper)
+        data["costs"] = price_pulls(data["pulls"], function)
     finally:
         stack.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -12,6 +12,11 @@ nothing behind. Modules:
 * `images`   - deterministic test images built in pure Python, pushed with skopeo.
 * `clients`  - skopeo, podman, containerd (`ctr`) and umoci wrappers.
 * `hostile`  - a scripted upstream that misbehaves on purpose (huge, slow, lying, evil).
+* `throttle` - a loopback proxy that slows a server's answers (a slow upstream).
 * `gateway`  - the local gateway as a process; `loopback_only` runs it with the network
                cut to 127.0.0.1.
+* `cfn`      - the template as SAM transforms it and CloudFormation evaluates it.
+* `lambda_invoke` - the built handler run as Lambda's Python runtime runs it.
+* `sam_local` - `sam local start-api` on podman's Docker API with a stand-in Lambda base
+               image, all in namespaces of its own (`sam_local_scenario` runs inside).
 """

@@ -43,9 +43,15 @@ def dummy_aws_env(endpoint_url: str | None = None) -> dict[str, str]:
 class MotoS3:
     """An S3 endpoint at `endpoint_url` (http://127.0.0.1:PORT) that accepts any credentials."""
 
-    def __init__(self, log_dir: Path, *, threaded: bool = False) -> None:
+    def __init__(self, log_dir: Path, *, threaded: bool = False, bind: str = "127.0.0.1") -> None:
+        """`bind` is the address it listens on; `endpoint_url` always names it on loopback.
+
+        Only a test inside a network namespace of its own (`harness.sam_local_scenario`)
+        binds `0.0.0.0`: there the other side of a container bridge must reach it too.
+        """
         self.host = "127.0.0.1"
-        self.port = free_port(self.host)
+        self.bind = bind
+        self.port = free_port(bind)
         self.endpoint_url = f"http://{self.host}:{self.port}"
         self._threaded = threaded
         self._server: Any = None
@@ -57,7 +63,7 @@ class MotoS3:
         if self._threaded:
             from moto.server import ThreadedMotoServer
 
-            self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+            self._server = ThreadedMotoServer(ip_address=self.bind, port=self.port, verbose=False)
             self._server.start()
             try:
                 wait_http(f"{self.endpoint_url}/", 200, timeout)
@@ -68,7 +74,7 @@ class MotoS3:
         env = {**os.environ, **dummy_aws_env(), "PYTHONUNBUFFERED": "1"}
         self.process = Process(
             f"moto-s3-{self.port}",
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "moto.server", "-H", self.bind, "-p", str(self.port)],
             self._log_dir,
             env=env,
         ).start()

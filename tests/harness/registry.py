@@ -58,7 +58,13 @@ class DockerRegistry:
         s3_endpoint_url: str | None = None,
         s3_bucket: str | None = None,
         htpasswd: Path | None = None,
+        bind: str = "127.0.0.1",
     ) -> None:
+        """`bind` is the address it listens on; `host`/`url` always name it on loopback.
+
+        Only a test inside a network namespace of its own (`harness.sam_local_scenario`)
+        binds `0.0.0.0`: there the other side of a container bridge must reach it too.
+        """
         if flavour == "basic" and htpasswd is None:
             raise ValueError("a basic registry needs an htpasswd file")
         if flavour == "token" and token_issuer is None:
@@ -72,7 +78,8 @@ class DockerRegistry:
         self.s3_endpoint_url = s3_endpoint_url
         self.s3_bucket = s3_bucket
         self.htpasswd = htpasswd
-        self.port = free_port()
+        self.bind = bind
+        self.port = free_port(bind)
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
         self.config_path = self.workdir / "config.yml"
@@ -113,7 +120,7 @@ class DockerRegistry:
             "version": 0.1,
             "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
             "storage": storage,
-            "http": {"addr": self.host, "secret": f"harness-{self.port}"},
+            "http": {"addr": f"{self.bind}:{self.port}", "secret": f"harness-{self.port}"},
         }
         if self.flavour == "token":
             assert self.token_issuer is not None

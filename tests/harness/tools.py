@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,10 @@ PACKAGES = {
     "runc": "runc",
     "containerd": "containerd",
     "ctr": "containerd",
+    "unshare": "util-linux",
+    "mount": "mount",
+    "ip": "iproute2",
+    "ldd": "libc-bin",
 }
 
 
@@ -37,6 +42,16 @@ def require(tool: str) -> str:
         return path
     package = PACKAGES.get(tool, tool)
     message = f"{tool} not found on PATH (apt-get install -y {package})"
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def require_path(path: Path, made_by: str) -> Path:
+    """Return `path`; skip the test if it does not exist (fail under CI), naming what makes it."""
+    if path.exists():
+        return path
+    message = f"{path} does not exist (made by `{made_by}`)"
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)

@@ -3,11 +3,17 @@
 The benchmark runs as `make bench` runs it (a subprocess with the same `PYTHONPATH`), with
 a 1 MiB base image, one repetition and a few latency rounds, so it stays well under a
 minute; the figures themselves are not judged here, only that each was measured.
+
+The cost of a million pulls is checked for shape, not for amounts: a table per upstream,
+every dollar figure finite and non-negative, and the measured inputs it is computed from
+non-zero where a pull cannot do without them (requests, log lines, a cold pull's S3 reads
+and writes, the presigned GETs of layers mirrored from the plain upstream).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -24,6 +30,16 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("redirecting", "plain")
 WAYS = ("direct", "proxied_cold", "proxied_warm", "wrapped_cold", "wrapped_warm")
+COST_ITEMS = (
+    "api",
+    "lambda_requests",
+    "lambda_compute",
+    "snapstart_restore",
+    "s3_requests",
+    "logs",
+    "total",
+    "transfer_out",
+)
 LATENCIES = (
     "GET /v2/",
     "proxy manifest GET by tag",
@@ -136,3 +152,90 @@ def test_markdown_report(report: tuple[dict[str, Any], str]) -> None:
         assert heading in markdown
     assert "127.0.0.1" in markdown
     assert "**0 bytes**" in markdown
+
+
+def _figure(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value >= 0
+
+
+def test_cost_of_a_million_pulls(report: tuple[dict[str, Any], str]) -> None:
+    data, _ = report
+    priced = data["costs"]
+    assert priced["region"] == "us-east-1"
+    assert priced["function"]["memory_mb"] >= 128
+    assert priced["function"]["architecture"] in ("arm64", "x86_64")
+    assert {p["key"] for p in priced["prices"]} >= {"api_request", "s3_get", "s3_put"}
+    assert all(_figure(p["usd"]) and p["usd"] > 0 for p in priced["prices"])
+    assert _figure(priced["snapstart_cache_per_month"])
+    assert set(priced["per_million_pulls"]) == set(KINDS)
+    for kind in KINDS:
+        ways = priced["per_million_pulls"][kind]
+        assert tuple(ways) == WAYS[1:]
+        for way, dollars in ways.items():
+            assert tuple(dollars) == COST_ITEMS, (kind, way)
+            assert all(_figure(v) for v in dollars.values()), (kind, way, dollars)
+            # Every pull has requests, compute and logs; the total sums the items.
+            for item in ("api", "lambda_requests", "lambda_compute", "logs"):
+                assert dollars[item] > 0, (kind, way, item)
+            if way.endswith("_cold") or kind == "plain":
+                assert dollars["s3_requests"] > 0, (kind, way)
+            items = sum(v for k, v in dollars.items() if k not in ("total", "transfer_out"))
+            assert abs(dollars["total"] - items) < 1e-4
+            assert (dollars["snapstart_restore"] > 0) == way.endswith("_cold")
+    # Layers of an upstream that serves bytes itself are downloaded from our bucket.
+    for way in WAYS[1:]:
+        assert priced["per_million_pulls"]["plain"][way]["transfer_out"] > 0
+
+
+def test_measured_inputs_of_the_cost(report: tuple[dict[str, Any], str]) -> None:
+    data, _ = report
+    for kind in KINDS:
+        for way in WAYS[1:]:
+            used = data["pulls"][kind]["ways"][way]["ociwrap"]["cost_inputs"]
+            assert all(_figure(v) for v in used.values()), (kind, way, used)
+            assert used["requests"] > 0
+            assert used["billed_ms"] >= used["requests"]  # at least 1 ms each
+            # One `request` line per request, and the EMF documents beside them.
+            assert used["request_lines"] == used["requests"], (kind, way)
+            assert used["log_lines"] > used["request_lines"]
+            assert used["log_bytes"] > 100 * used["log_lines"]
+            # moto saw at least the S3 calls the function logged (retries would add more).
+            seen = used["s3_get"] + used["s3_put"] + used["s3_free"] - used["s3_client_get"]
+            assert seen >= used["s3_calls_logged"], (kind, way)
+            cold = way.endswith("_cold")
+            assert used["restores"] == (1 if cold else 0)
+            if cold:  # an empty bucket: looked up, then written with what was fetched or made
+                assert used["s3_calls_logged"] > 0, (kind, way)
+                assert used["s3_get"] > 0 and used["s3_put"] > 0, (kind, way)
+    # Clients fetch the plain upstream's mirrored layers from our bucket with presigned GETs.
+    image_bytes = data["environment"]["image"]["layer_bytes"]
+    for way in WAYS[1:]:
+        used = data["pulls"]["plain"]["ways"][way]["ociwrap"]["cost_inputs"]
+        assert used["s3_client_get"] >= 4, way
+        assert used["s3_get"] >= used["s3_client_get"]
+        assert used["bucket_bytes_out"] >= image_bytes, way
+
+
+def test_markdown_cost_table(report: tuple[dict[str, Any], str]) -> None:
+    _, markdown = report
+    section = markdown.split("## Cost of a million pulls", 1)[1].split("## Request latencies")[0]
+    head = (
+        "| way | API Gateway | Lambda requests | Lambda compute | SnapStart restore | "
+        "S3 requests | CloudWatch Logs | total | transfer out (not in total) |"
+    )
+    assert section.count(head) == len(KINDS)
+    for kind in KINDS:
+        assert f"### {kind}" in section
+    rows = [line for line in section.splitlines() if line.startswith("| proxied, ")]
+    rows += [line for line in section.splitlines() if line.startswith("| wrapped, ")]
+    assert len(rows) == 4 * len(KINDS)
+    for row in rows:
+        cells = [cell.strip().strip("*") for cell in row.strip("|").split("|")[1:]]
+        assert len(cells) == 8, row
+        for cell in cells:
+            assert cell.startswith("$"), row
+            assert math.isfinite(float(cell[1:].replace(",", ""))), row
+    assert "| upstream | way | requests | Lambda ms billed |" in section
+    assert "Prices (us-east-1, checked" in section
+    assert "| S3 Standard PUT, COPY, POST, LIST | 0.005 | 1,000 requests |" in section
+    assert "Not included:" in section

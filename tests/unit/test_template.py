@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from harness import cfn
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -46,31 +47,9 @@ EXPIRING_PREFIXES = {"uploads/", "tags/upstream/", "tokens/"}
 # -- loading -------------------------------------------------------------------------
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags as the long-form intrinsic functions."""
-
-
-def _intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    with TEMPLATE.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=_CfnLoader)
+    return cfn.load(TEMPLATE)
 
 
 @pytest.fixture(scope="module")
@@ -190,13 +169,17 @@ def test_function_code_and_handler(resources: dict[str, Any]) -> None:
 def test_layer_builds_the_library_for_arm64(resources: dict[str, Any]) -> None:
     layer = resources["OciwrapLayer"]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Metadata"]["BuildMethod"] == "python3.12"
+    # layers/ociwrap/Makefile: SAM's Python builder would ship aws-xray-sdk's botocore.
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
     assert layer["Metadata"]["BuildArchitecture"] == "arm64"
     props = layer["Properties"]
     assert props["ContentUri"].rstrip("/") == "layers/ociwrap"
     assert props["CompatibleRuntimes"] == ["python3.12"]
     assert props["CompatibleArchitectures"] == ["arm64"]
-    assert (ROOT / "layers" / "ociwrap" / "requirements.txt").is_file()
+    assert props["PublishLambdaVersion"] is True
+    makefile = (ROOT / "layers" / "ociwrap" / "Makefile").read_text(encoding="utf-8")
+    assert "build-OciwrapLayer:" in makefile
+    assert "LAYER_ARCHITECTURE ?= arm64" in makefile
     assert (ROOT / "layers" / "ociwrap" / "ociwrap").is_dir()
 
 
@@ -204,16 +187,16 @@ def test_environment_variables(template: dict[str, Any]) -> None:
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     for name, value in EXPECTED_ENV.items():
         assert env.get(name) == value, name
-    assert not LOCAL_ONLY_ENV & env.keys(), "S3_ENDPOINT_URL is for the local gateway only"
+    # Declared for `sam local start-api --env-vars` (it sets declared variables only);
+    # empty in AWS, where the function talks to the region's S3.
+    assert env["S3_ENDPOINT_URL"] == ""
+    assert not (LOCAL_ONLY_ENV - {"S3_ENDPOINT_URL"}) & env.keys(), "files are for make run"
 
 
 def test_template_sets_every_variable_the_settings_read(template: dict[str, Any]) -> None:
     config = ROOT / "layers" / "ociwrap" / "ociwrap" / "config.py"
-    if not config.is_file():
-        pytest.skip("the library's config.py is not there yet")
     read = set(re.findall(r"""env(?:\.get\(|,\s*)["']([A-Z][A-Z0-9_]+)["']""", config.read_text()))
-    if not read:
-        pytest.skip("no environment reads found in config.py")
+    assert "ARTIFACT_BUCKET" in read, "config.py no longer reads settings the way this test looks"
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     assert read - LOCAL_ONLY_ENV <= env.keys()
 
@@ -354,6 +337,9 @@ def test_list_bucket_is_on_the_bucket_and_object_actions_on_its_objects(
             elif "s3:DeleteObject" in actions:
                 # deleting is for the staging area of streamed copies only
                 assert resource == {"Fn::Sub": "${ArtifactBucket.Arn}/uploads/*"}
+            elif actions == {"s3:AbortMultipartUpload"}:
+                # a blob assembled from its staged parts that did not complete
+                assert resource == {"Fn::Sub": "${ArtifactBucket.Arn}/blobs/*"}
             else:
                 assert resource == {"Fn::Sub": "${ArtifactBucket.Arn}/*"}
 
@@ -417,10 +403,17 @@ def test_bucket_refuses_plain_http(resources: dict[str, Any]) -> None:
 
 def test_outputs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
-    url = outputs["RegistryUrl"]["Value"]["Fn::Sub"]
-    assert url == "https://${RegistryApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    condition, domain, default = outputs["RegistryUrl"]["Value"]["Fn::If"]
+    assert condition == "HasCustomDomain"
+    assert domain == {"Fn::Sub": "https://${PublicHostname}"}
+    assert default == {
+        "Fn::Sub": "https://${RegistryApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    }
     assert outputs["ArtifactBucketName"]["Value"] == {"Ref": "ArtifactBucket"}
     assert outputs["RegistryFunctionArn"]["Value"] == {"Fn::GetAtt": ["RegistryFunction", "Arn"]}
+    assert outputs["RegistryFunctionVersion"]["Value"] == {"Ref": "RegistryFunction.Version"}
+    for name in ("DomainTarget", "DomainTargetZoneId"):
+        assert outputs[name]["Condition"] == "HasCustomDomain"
 
 
 def test_samconfig_defaults() -> None:
@@ -444,18 +437,173 @@ def test_snapstart_on_the_published_alias(resources: dict[str, Any]) -> None:
     assert props["Tracing"] == {"Ref": "Tracing"}
 
 
-def test_dashboard_and_alarms(resources: dict[str, Any]) -> None:
-    assert resources["RegistryDashboard"]["Type"] == "AWS::CloudWatch::Dashboard"
-    alarms = {
+def test_reserved_concurrency_is_a_parameter(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    parameter = template["Parameters"]["ReservedConcurrency"]
+    assert (parameter["Type"], int(parameter["Default"]), int(parameter["MinValue"])) == (
+        "Number",
+        0,
+        0,
+    )
+    # 0 reserves none; reserving 0 executions would stop the function altogether.
+    assert resources["RegistryFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "HasReservedConcurrency",
+            {"Ref": "ReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert template["Conditions"]["HasReservedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]
+    }
+
+
+def test_custom_domain(resources: dict[str, Any], template: dict[str, Any]) -> None:
+    """A certificate parameter makes PublicHostname the API's domain and turns off the
+    execute-api host; without one, nothing of it exists."""
+    assert template["Conditions"]["HasCustomDomain"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DomainCertificateArn"}, ""]}]
+    }
+    domain = resources["RegistryDomain"]
+    assert domain["Type"] == "AWS::ApiGatewayV2::DomainName"
+    assert domain["Condition"] == "HasCustomDomain"
+    assert domain["Properties"]["DomainName"] == {"Ref": "PublicHostname"}
+    assert domain["Properties"]["DomainNameConfigurations"] == [
+        {
+            "CertificateArn": {"Ref": "DomainCertificateArn"},
+            "EndpointType": "REGIONAL",
+            "SecurityPolicy": "TLS_1_2",
+        }
+    ]
+    mapping = resources["RegistryDomainMapping"]
+    assert mapping["Condition"] == "HasCustomDomain"
+    assert "ApiMappingKey" not in mapping["Properties"], "/v2/ must stay at the host's root"
+    assert mapping["Properties"]["ApiId"] == {"Ref": "RegistryApi"}
+    api = resources["RegistryApi"]["Properties"]
+    assert api["DisableExecuteApiEndpoint"] == {"Fn::If": ["HasCustomDomain", True, False]}
+
+
+def _alarms(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
         name: resource["Properties"]
         for name, resource in resources.items()
         if resource["Type"] == "AWS::CloudWatch::Alarm"
     }
-    watched = {(props["Namespace"], props["MetricName"]) for props in alarms.values()}
-    assert watched == {
-        ("AWS/ApiGateway", "5xx"),
-        ("ociwrap", "UpstreamErrors"),
-        ("AWS/Lambda", "Duration"),
+
+
+def _metric_stats(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["Id"]: m["MetricStat"] for m in alarm.get("Metrics", []) if "MetricStat" in m}
+
+
+def test_the_error_rate_alarm_divides_counts(resources: dict[str, Any]) -> None:
+    """HTTP APIs report 5xx and Count per period: the rate is their ratio of sums (an
+    Average of 5xx is the rate only while every datapoint is one request)."""
+    alarm = _alarms(resources)["ErrorRateAlarm"]
+    stats = _metric_stats(alarm)
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {"5xx", "Count"}
+    assert {s["Stat"] for s in stats.values()} == {"Sum"}
+    for stat in stats.values():
+        assert stat["Metric"]["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "RegistryApi"}}]
+    [expression] = [m for m in alarm["Metrics"] if "Expression" in m]
+    assert expression["ReturnData"] is True
+    errors = next(i for i, s in stats.items() if s["Metric"]["MetricName"] == "5xx")
+    requests = next(i for i, s in stats.items() if s["Metric"]["MetricName"] == "Count")
+    assert f"{errors} / {requests}" in expression["Expression"]
+    assert alarm["Threshold"] == 0.05
+    assert "Statistic" not in alarm
+
+
+def test_alarms_on_surges_and_throttles(resources: dict[str, Any]) -> None:
+    alarms = _alarms(resources)
+    surge = alarms["ClientErrorSurgeAlarm"]
+    [stat] = _metric_stats(surge).values()
+    assert stat["Metric"]["MetricName"] == "4xx"
+    band = next(m for m in surge["Metrics"] if m["Id"] == surge["ThresholdMetricId"])
+    assert band["Expression"].startswith("ANOMALY_DETECTION_BAND(")
+    assert surge["ComparisonOperator"] == "GreaterThanUpperThreshold"
+
+    # API Gateway's own 429s never reach the function: they are counted from the access log.
+    metric = resources["TooManyRequestsMetric"]["Properties"]
+    assert metric["LogGroupName"] == {"Ref": "ApiAccessLogGroup"}
+    assert metric["FilterPattern"] == '{ $.status = "429" }'
+    [transformation] = metric["MetricTransformations"]
+    too_many = alarms["TooManyRequestsAlarm"]
+    assert (too_many["Namespace"], too_many["MetricName"]) == (
+        transformation["MetricNamespace"],
+        transformation["MetricName"],
+    )
+    assert '"status":"$context.status"' in resources["RegistryApi"]["Properties"][
+        "AccessLogSettings"
+    ]["Format"].replace(" ", "")
+
+    throttles = alarms["ThrottlesAlarm"]
+    assert (throttles["Namespace"], throttles["MetricName"]) == ("AWS/Lambda", "Throttles")
+    assert throttles["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "RegistryFunction"}}
+    ]
+    assert (throttles["Threshold"], throttles["Statistic"]) == (0, "Sum")
+
+
+def test_dashboard_and_alarms(resources: dict[str, Any]) -> None:
+    assert resources["RegistryDashboard"]["Type"] == "AWS::CloudWatch::Dashboard"
+    alarms = _alarms(resources)
+    assert set(alarms) == {
+        "ErrorRateAlarm",
+        "ClientErrorSurgeAlarm",
+        "TooManyRequestsAlarm",
+        "ThrottlesAlarm",
+        "UpstreamErrorsAlarm",
+        "NearDeadlineAlarm",
     }
-    duration = next(p for p in alarms.values() if p["MetricName"] == "Duration")
+    for alarm in alarms.values():
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }
+    duration = alarms["NearDeadlineAlarm"]
+    assert (duration["Namespace"], duration["MetricName"]) == ("AWS/Lambda", "Duration")
     assert duration["Threshold"] < 28000  # before the request deadline, not after it
+
+
+# -- the README's deploy section says what the template does -------------------------------
+
+
+def _readme_table(heading: str, first_column: str) -> dict[str, str]:
+    """Rows of the README table under `heading` whose header starts with `first_column`:
+    each name in backquotes in the first cell -> the second cell."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split(heading, 1)[1]
+    lines = section.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_column} |"))
+    rows: dict[str, str] = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            rows[name] = cells[1]
+    return rows
+
+
+def test_readme_lists_every_parameter_with_its_default(template: dict[str, Any]) -> None:
+    documented = _readme_table("### Build and deploy", "parameter")
+    parameters = template["Parameters"]
+    assert set(documented) == set(parameters)
+    for name, spec in parameters.items():
+        default = str(spec["Default"])
+        stated = documented[name]
+        if "," in stated:  # a row for two parameters: `a`, `b` | `x`, `y`
+            names = re.findall(r"`([^`]+)`", _row_of(name))
+            stated = re.findall(r"`([^`]+)`", stated)[names.index(name)]
+        assert stated.strip("`") == default or (default == "" and stated == "empty"), name
+
+
+def _row_of(name: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return next(line for line in text.splitlines() if line.startswith("|") and f"`{name}`" in line)
+
+
+def test_readme_lists_every_output(template: dict[str, Any]) -> None:
+    documented = _readme_table("Stack outputs:", "output")
+    assert set(documented) == set(template["Outputs"])
