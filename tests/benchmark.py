@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import logging
 import os
 import platform
 import re
@@ -785,6 +786,7 @@ def latencies(stack: Stack, rounds: int) -> dict[str, Any]:
             latency_row("wrap manifest, new process (S3 hit)", from_s3, f"{len(names)} wraps")
         )
     rows += compose_micro()
+    rows.append(compose_big(rounds))
     return {
         "rows": rows,
         "upstream_requests": {
@@ -819,6 +821,83 @@ def compose_micro() -> list[dict[str, Any]]:
             "compose_image (pure, in process)", samples, f"peak alloc {peak / 1024:.0f} KiB"
         )
     ]
+
+
+#: Entries of each long list (`Env`, labels, history) on each side of `compose_big`.
+BIG_ENTRIES = 50_000
+
+
+def compose_big(rounds: int) -> dict[str, Any]:
+    """Composing configs with 50 000 `Env` entries, labels and history entries on base and
+    wrapper alike (and 1 000 shared names), read as an upstream's bytes are: pure, no I/O."""
+    from harness.big_configs import big_image
+    from ociwrap import compose
+    from ociwrap.documents import parse_image
+    from ociwrap.jsondoc import parse_json
+
+    sides = {side: big_image(side, BIG_ENTRIES) for side in ("base", "wrapper")}
+    base, wrapper = (
+        parse_image(parse_json(manifest), parse_json(config), side)
+        for side, (manifest, config) in sides.items()
+    )
+    samples = timed(lambda: compose.compose_image(base, wrapper, {}), min(rounds, 10))
+    sizes = " + ".join(f"{len(config) / MIB:.1f}" for _manifest, config in sides.values())
+    return latency_row(
+        f"compose_image, {BIG_ENTRIES:,} Env, labels and history entries a side (pure)",
+        samples,
+        f"configs of {sizes} MiB",
+    )
+
+
+#: The bcrypt cost of the users in `login_costs`, as `htpasswd -B -C 12` writes them.
+LOGIN_COST = 12
+
+
+def login_costs(rounds: int) -> dict[str, Any]:
+    """What a refused login costs with `REGISTRY_AUTH=basic`: a wrong password of a user
+    stored at cost 12 and a user that does not exist, timed alternately in this process
+    (`Users.check`, as the handler calls it). A ratio near 1 means timing does not tell
+    which users exist."""
+    import base64
+
+    import bcrypt
+
+    from ociwrap.access import Users
+    from ociwrap.secrets import SecretDocument
+
+    def basic(user: str, password: str) -> str:
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    with tempfile.TemporaryDirectory(prefix="ociwrap-bench-logins-") as work:
+        users_file = Path(work) / "htpasswd"
+        lines = []
+        for user in ("ci", "ops"):
+            hashed = bcrypt.hashpw(b"secret", bcrypt.gensalt(LOGIN_COST)).decode()
+            lines.append(f"{user}:{hashed.replace('$2b$', '$2y$', 1)}")
+        users_file.write_text("\n".join(lines) + "\n")
+        users = Users(
+            SecretDocument("REGISTRY_AUTH_SECRET", None, "REGISTRY_AUTH_FILE", str(users_file))
+        )
+        refusals = logging.getLogger("ociwrap.access")
+        refusals.disabled = True  # one "login refused" line per try is not the report
+        try:
+            users.check(basic("ci", "warm-up"))  # reads the file
+            wrong: list[float] = []
+            unknown: list[float] = []
+            for n in range(max(rounds, 3)):
+                wrong += timed(lambda n=n: users.check(basic("ci", f"wrong-{n}")), 1)
+                unknown += timed(lambda n=n: users.check(basic(f"nobody-{n}", "wrong")), 1)
+        finally:
+            refusals.disabled = False
+    ratio = statistics.median(unknown) / statistics.median(wrong)
+    return {
+        "cost": LOGIN_COST,
+        "rows": [
+            latency_row("wrong password of a known user", wrong),
+            latency_row("unknown user", unknown),
+        ],
+        "unknown_to_wrong_ratio": round(ratio, 3),
+    }
 
 
 def cold_import(rounds: int = 5) -> dict[str, Any]:
@@ -1026,6 +1105,24 @@ def render(data: dict[str, Any]) -> str:
                 f"| {peak:.0f} |"
             )
     add("")
+    add("## Logins")
+    add("")
+    logins = data["logins"]
+    add(
+        f"`REGISTRY_AUTH=basic` refusing a login, users stored at bcrypt cost {logins['cost']} "
+        f"(as `htpasswd -B -C {logins['cost']}` writes them), in this process, alternately."
+    )
+    add("")
+    add("| what | n | median ms | p95 ms |")
+    add("| --- | --- | --- | --- |")
+    for row in logins["rows"]:
+        add(f"| {row['what']} | {row['n']} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} |")
+    add("")
+    add(
+        f"Unknown user to wrong password: **{logins['unknown_to_wrong_ratio']:.2f}** "
+        "(1 means timing does not tell which users exist)."
+    )
+    add("")
     add("## Cold start")
     add("")
     cold = data["import"]
@@ -1166,6 +1263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     function = costs.function_from_template(TEMPLATE)  # before minutes of pulls, not after
     data: dict[str, Any] = {"import": cold_import(args.import_rounds)}
+    data["logins"] = login_costs(min(args.rounds, 10))
     base = incompressible_image(
         args.size_mib * MIB, args.layers, seed=args.seed, compresslevel=args.gzip_level
     )

@@ -3,7 +3,9 @@
 Run it against a deployment (`make smoke URL=https://registry.example.com`) to prove on
 the real API Gateway what the local gateway cannot: that HEAD answers keep their real
 `Content-Length`, that redirects arrive as 307 with an absolute `Location` and no body,
-and that errors are the spec's JSON. Exit status 1 when any check fails.
+that errors are the spec's JSON, and that a `Via` header reaches the function and comes
+back (a request carrying the registry's own hop marker is refused as a loop). Exit status
+1 when any check fails.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 
@@ -110,7 +113,23 @@ def check_blob(base: str, repo: str, digest: str, size: int) -> str:
     return location.split("?")[0]
 
 
-def smoke(base: str, image: str, wrapper: str | None) -> Report:
+def check_loop(base: str, repo: str, tag: str, hop: str) -> str:
+    """A request carrying the registry's own `Via` entry is refused, and the refusal's
+    `Via` names it: API Gateway passes the header to the function and back."""
+    marker = f"1.1 {hop} (ociwrap)"
+    url = f"{base}/v2/{repo}/manifests/{tag}"
+    response = requests.get(url, headers={"Via": marker}, timeout=TIMEOUT)
+    expect(
+        response.status_code == 403,
+        f"status {response.status_code}; is {hop} the registry's PUBLIC_HOSTNAME? (--hop)",
+    )
+    message = response.json()["errors"][0]["message"]
+    expect(message.startswith("request loop"), f"message {message[:120]!r}")
+    expect(marker in response.headers.get("Via", ""), "the refusal's Via does not name the hop")
+    return "403 request loop, Via passed both ways"
+
+
+def smoke(base: str, image: str, wrapper: str | None, hop: str | None = None) -> Report:
     report = Report()
     base = base.rstrip("/")
 
@@ -152,6 +171,8 @@ def smoke(base: str, image: str, wrapper: str | None) -> Report:
         return "405 UNSUPPORTED"
 
     report.run("PUT refused", refuse_push)
+    loop_hop = hop or urlsplit(base).netloc
+    report.run("loop refused", lambda: check_loop(base, *split(image), loop_hop))
     return report
 
 
@@ -162,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wrapper", help="also pull the image wrapped with this wrapper (path/tag form)"
     )
+    parser.add_argument(
+        "--hop",
+        help="the registry's name in Via: its PUBLIC_HOSTNAME (the default is the URL's host)",
+    )
     args = parser.parse_args(argv)
-    report = smoke(args.url, args.image, args.wrapper)
+    report = smoke(args.url, args.image, args.wrapper, args.hop)
     return 0 if report.print() else 1
 
 

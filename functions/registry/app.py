@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from answers import error_response, login_required, to_response
 from deadlines import in_time, request_deadline
 from observe import logger, metrics, record, tracing
-from ociwrap import deadline, errors, replies, telemetry
+from ociwrap import deadline, errors, hops, replies, telemetry
 from ociwrap.errors import RegistryError
 from page_routes import INLINE_CONFIG_HEADERS, inline_config_limit
 from page_routes import router as page_router
@@ -52,7 +52,21 @@ def require_login(resolver: APIGatewayHttpResolver, next_middleware: NextMiddlew
     return next_middleware(resolver)
 
 
-app.use(middlewares=[require_login])
+def refuse_loops(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """A request that already passed through this registry is refused before anything
+    else, its login too (so a loop reads as a loop); the ociwrap registries a request came
+    through are passed on with every upstream request it causes (see `hops`)."""
+    incoming = hops.ociwrap_hops(resolver.current_event.headers.get("via", ""))
+    if incoming:
+        try:
+            hops.check_incoming(incoming, service().hop_name)
+        except RegistryError as exc:
+            return _error(exc)
+    with hops.within(incoming):
+        return next_middleware(resolver)
+
+
+app.use(middlewares=[refuse_loops, require_login])
 app.include_router(token_router)
 app.include_router(page_router)
 

@@ -34,7 +34,8 @@ class LocalGateway:
     """One gateway process on 127.0.0.1:`port`, its S3 bucket and its upstream aliases.
 
     `extra_env` overrides the environment it would get (`GATEWAY_WORKERS`,
-    `REQUEST_TIMEOUT_SECONDS`, even `PYTHONPATH`).
+    `REQUEST_TIMEOUT_SECONDS`, even `PYTHONPATH`); `port` is a free one unless given (an
+    alias that names the gateway itself needs it before the gateway starts).
     """
 
     def __init__(
@@ -45,11 +46,12 @@ class LocalGateway:
         bucket: str,
         aliases: Mapping[str, str],
         extra_env: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.bucket = bucket
         self.aliases = dict(aliases)
-        self.port = free_port()
+        self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.host}"
         self.connect_log = self.workdir / "refused-connects.log"
@@ -168,5 +170,5 @@ def _lines(path: Path) -> list[str]:
 
 
 # What the conftest's `gateway` fixture hands a test: call it (optionally with bucket=,
-# aliases=, env=) to get a started LocalGateway that is stopped after the test.
+# aliases=, env=, port=) to get a started LocalGateway that is stopped after the test.
 GatewayFactory = Callable[..., LocalGateway]

@@ -41,8 +41,12 @@ Scenarios (see `BEHAVIOURS`; `describe()` lists them):
   digest returns other bytes), `head-405`, `head-500`, `redirect-manifest` (manifest
   requests by tag 302 to another path here), `meta-<target>-<read>` with target
   `aws|fe80|ec2v6` (169.254.169.254, [fe80::1], [fd00:ec2::254]) and read `manifest` or
-  `config` (a 302 there), `realm` (the Bearer challenge's realm is there) or `token` (the
-  token endpoint answers 302 there), `location-nul` / `location-fold` (blob 307 whose
+  `config` (a 302 there), `blob` (layer GETs and HEADs answer 307 there), `realm` (the
+  Bearer challenge's realm is there) or `token` (the token endpoint answers 302 there);
+  `meta-<spelling>-blob` with spelling `decimal|hex|octal|userinfo|mapped|nat64`
+  (169.254.169.254 as clients' URL parsers also read it: `2852039166`, `0xa9fea9fe`,
+  `0251.0376.0251.0376`, `x@169.254.169.254`, `[::ffff:169.254.169.254]`,
+  `[64:ff9b::a9fe:a9fe]`; layer redirects only), `location-nul` / `location-fold` (blob 307 whose
   Location carries a NUL or an obs-fold), `ratelimit` (429, `Retry-After: 120`),
   `unavailable-once` (the first manifest GET is 503), `bearer`, `rotate` (token t1 works
   for one request, then 401; the endpoint then issues t2), `two-challenges` (a Basic
@@ -114,6 +118,16 @@ METADATA = {
     "aws": "http://169.254.169.254/latest/meta-data/",
     "fe80": "http://[fe80::1]/latest/meta-data/",
     "ec2v6": "http://[fd00:ec2::254]/latest/meta-data/",
+}
+#: 169.254.169.254 spelled as clients' URL parsers also read it (for layer redirects only:
+#: the connection guard judges what the resolver makes of them).
+METADATA_SPELLINGS = {
+    "decimal": "http://2852039166/latest/meta-data/",
+    "hex": "http://0xa9fea9fe/latest/meta-data/",
+    "octal": "http://0251.0376.0251.0376/latest/meta-data/",
+    "userinfo": "http://registry.example@169.254.169.254/latest/meta-data/",
+    "mapped": "http://[::ffff:169.254.169.254]/latest/meta-data/",
+    "nat64": "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
 }
 MODE_ALIASES = {"ok": "good", "honest": "good", "429": "ratelimit"}
 
@@ -689,14 +703,14 @@ def redirect_manifest(call: Call) -> None:
         polite(call)
 
 
-def redirect_to(target: str, kind: str) -> Callable[[Call], None]:
+def redirect_to(target: str, kind: str, status: int = 302) -> Callable[[Call], None]:
     def registry(call: Call) -> None:
         if call.kind == kind:
-            call.send(302, [("Location", target)])
+            call.send(status, [("Location", target)])
         else:
             polite(call)
 
-    registry.__doc__ = f"{kind} requests answer 302 to {target}"
+    registry.__doc__ = f"{kind} requests answer {status} to {target}"
     return registry
 
 
@@ -781,12 +795,15 @@ for _writer_name, _writer in WRITERS.items():
 for _target_name, _target in METADATA.items():
     BEHAVIOURS[f"meta-{_target_name}-manifest"] = Behaviour(redirect_to(_target, "manifest"))
     BEHAVIOURS[f"meta-{_target_name}-config"] = Behaviour(redirect_to(_target, "config"))
+    BEHAVIOURS[f"meta-{_target_name}-blob"] = Behaviour(redirect_to(_target, "blob", 307))
     BEHAVIOURS[f"meta-{_target_name}-realm"] = Behaviour(
         token=polite_token, realm=_target, doc=f"Bearer challenge with realm {_target}"
     )
     BEHAVIOURS[f"meta-{_target_name}-token"] = Behaviour(
         token=redirect_token(_target), doc=f"the token endpoint answers 302 to {_target}"
     )
+for _target_name, _target in METADATA_SPELLINGS.items():
+    BEHAVIOURS[f"meta-{_target_name}-blob"] = Behaviour(redirect_to(_target, "blob", 307))
 for _name in (
     "deep-manifest",
     "deep-config",

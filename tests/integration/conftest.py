@@ -168,6 +168,7 @@ def _new_gateway(
     aliases: Mapping[str, str],
     bucket: str | None,
     env: Mapping[str, str] | None,
+    port: int | None = None,
 ) -> LocalGateway:
     if bucket is None:
         bucket = f"ociwrap-artifacts-{next(_bucket_numbers):03d}"
@@ -179,6 +180,7 @@ def _new_gateway(
         bucket=bucket,
         aliases=aliases,
         extra_env=env,
+        port=port,
     )
 
 
@@ -186,7 +188,7 @@ def _new_gateway(
 def gateway(
     tmp_path: Path, moto_s3: MotoS3, upstream_aliases: dict[str, str]
 ) -> Iterator[GatewayFactory]:
-    """Factory: `gateway(bucket=None, aliases=None, env=None) -> LocalGateway`.
+    """Factory: `gateway(bucket=None, aliases=None, env=None, port=None) -> LocalGateway`.
 
     Each call starts `python -m ociwrap_local` (loopback-only) on a free port, by default
     with a fresh artifact bucket (so no test sees another's cache; pass `bucket=` to share
@@ -202,10 +204,11 @@ def gateway(
         bucket: str | None = None,
         aliases: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> LocalGateway:
         workdir = tmp_path / f"gateway-{next(numbers)}"
         workdir.mkdir()
-        gw = _new_gateway(workdir, moto_s3, aliases or upstream_aliases, bucket, env)
+        gw = _new_gateway(workdir, moto_s3, aliases or upstream_aliases, bucket, env, port)
         started.append(gw)
         return gw.start()
 

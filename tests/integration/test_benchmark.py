@@ -52,6 +52,7 @@ LATENCIES = (
     "wrap layer blob -> 307",
     "wrap manifest, new process (S3 hit)",
     "compose_image (pure, in process)",
+    "compose_image, 50,000 Env, labels and history entries a side (pure)",
 )
 
 
@@ -136,6 +137,18 @@ def test_the_other_figures(report: tuple[dict[str, Any], str]) -> None:
     assert data["run_seconds"] > 0
 
 
+def test_login_costs(report: tuple[dict[str, Any], str]) -> None:
+    data, markdown = report
+    logins = data["logins"]
+    assert logins["cost"] == 12
+    rows = {row["what"]: row for row in logins["rows"]}
+    assert tuple(rows) == ("wrong password of a known user", "unknown user")
+    assert all(row["n"] >= 3 and row["median_ms"] > 0 for row in rows.values())
+    assert logins["unknown_to_wrong_ratio"] > 0
+    assert "## Logins" in markdown
+    assert "Unknown user to wrong password: **" in markdown
+
+
 def test_markdown_report(report: tuple[dict[str, Any], str]) -> None:
     _, markdown = report
     for heading in (
@@ -147,6 +160,7 @@ def test_markdown_report(report: tuple[dict[str, Any], str]) -> None:
         "## Request latencies",
         "## Upstream requests for wrapped names",
         "## Memory",
+        "## Logins",
         "## Cold start",
     ):
         assert heading in markdown

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import subprocess
 import time
 import uuid
 import zlib
@@ -33,7 +34,16 @@ import pytest
 import requests
 
 from harness.gateway import LocalGateway
-from harness.hostile import BIG_VARIANT, CRLF_TAG, LONG_VARIANT, METADATA, HostileRegistry
+from harness.hostile import (
+    BIG_VARIANT,
+    CRLF_TAG,
+    LONG_VARIANT,
+    METADATA,
+    METADATA_SPELLINGS,
+    HostileRegistry,
+)
+from harness.netns import isolated
+from harness.tools import require
 
 pytestmark = pytest.mark.integration
 
@@ -482,6 +492,16 @@ def test_fixture_protocol_misbehaviours(hostile):
         )
         assert answer.status_code == 302 and answer.headers["Location"] == location
 
+    for target, location in {**METADATA, **METADATA_SPELLINGS}.items():
+        scenario = hostile.fresh(f"meta-{target}-blob")
+        layer = f"{url}/v2/{scenario}/app/blobs/{hostile.image(scenario).layers[0].digest}"
+        for method in ("GET", "HEAD"):
+            answer = requests.request(method, layer, timeout=5, allow_redirects=False)
+            assert answer.status_code == 307 and answer.headers["Location"] == location
+        config = json.loads(hostile.top(scenario).body)["config"]["digest"]
+        answer = requests.get(f"{url}/v2/{scenario}/app/blobs/{config}", timeout=5)
+        assert answer.status_code == 200  # configs and manifests stay polite
+
     for behaviour, marker in (("location-nul", b"blob\x00evil"), ("location-fold", b"\r\n fold")):
         scenario = hostile.fresh(behaviour)
         head, _ = raw(url, f"/v2/{scenario}/app/blobs/{hostile.image(scenario).layers[0].digest}")
@@ -910,6 +930,67 @@ def test_redirects_to_link_local_and_metadata_are_denied(evil_gw, hostile, targe
     response = drive(evil_gw, hostile, how, hostile.fresh(f"meta-{target}-{read}"))
     assert_error(response, 403, "DENIED")
     assert "/latest/meta-data" not in response.text
+    assert list(evil_gw.connect_attempts()) == []
+
+
+# -- where a client may be sent -----------------------------------------------------------
+
+
+def assert_not_sent_on(response: requests.Response) -> None:
+    """A 403 DENIED that hands out no `Location` and names the link-local address."""
+    assert_error(response, 403, "DENIED", "evil", "link-local")
+    assert "Location" not in response.headers
+    assert "/latest/meta-data" not in response.text
+
+
+@pytest.mark.parametrize("target", sorted({**METADATA, **METADATA_SPELLINGS}))
+def test_a_layer_redirect_to_link_local_is_not_handed_to_the_client(evil_gw, hostile, target):
+    scenario = hostile.fresh(f"meta-{target}-blob")
+    assert_not_sent_on(drive(evil_gw, hostile, "blob", scenario))
+    base = hostile.fresh("good")
+    wrapped = wrap_name(scenario, base)  # the hostile one as base, a polite wrapper
+    wrapping = wrap_name(base, scenario)  # a polite base, the hostile one as wrapper
+    for name, layer in (
+        (wrapped, hostile.image(scenario).layers[0].digest),
+        (wrapping, hostile.image(scenario, "wrapper").layers[0].digest),
+    ):
+        composed = ask(evil_gw, f"/v2/{name}/manifests/latest")
+        assert composed.status_code == 200, describe(composed)
+        assert layer in composed.text
+        assert_not_sent_on(ask(evil_gw, f"/v2/{name}/blobs/{layer}"))
+    assert list(evil_gw.connect_attempts()) == []
+
+
+def skopeo_in_namespace(
+    gw: LocalGateway, moto_s3, name: str, workdir
+) -> subprocess.CompletedProcess[str]:
+    """`skopeo copy` of `name` from the gateway, run where only loopback exists (and only
+    the gateway's and S3's ports of this machine are reachable)."""
+    argv = [require("skopeo"), "copy", "--src-tls-verify=false"]
+    argv += [f"docker://{gw.host}/{name}", f"oci:{workdir / 'copy'}:x"]
+    s3_port = urlsplit(moto_s3.endpoint_url).port
+    return isolated(argv, [gw.port, s3_port], workdir / "relays")
+
+
+@pytest.mark.parametrize("target", ["aws", "decimal"])
+def test_skopeo_is_never_sent_to_the_metadata_address(evil_gw, hostile, moto_s3, tmp_path, target):
+    """A real client behind the registry: it gets the refusal and connects nowhere else.
+
+    skopeo runs in a network namespace of its own, so even a `Location` of the metadata
+    address handed to it could send nothing off this machine ("network is unreachable"
+    would say it tried); the polite copy first shows the namespace reaches the gateway.
+    """
+    require("unshare")
+    polite = skopeo_in_namespace(
+        evil_gw, moto_s3, f"evil/{hostile.fresh('good')}/app:1", tmp_path / "good"
+    )
+    assert polite.returncode == 0, polite.stderr
+    scenario = hostile.fresh(f"meta-{target}-blob")
+    copied = skopeo_in_namespace(evil_gw, moto_s3, f"evil/{scenario}/app:1", tmp_path / "meta")
+    assert copied.returncode != 0
+    assert "registry 403 (Forbidden)" in copied.stderr, copied.stderr  # skopeo 1.9's words
+    assert "169.254" not in copied.stderr and "unreachable" not in copied.stderr
+    assert hostile.count("GET", "blob", scenario) >= 1
     assert list(evil_gw.connect_attempts()) == []
 
 

@@ -79,6 +79,8 @@ def test_smoke_script_passes_against_the_local_gateway(shared_gateway, pushed_im
     """The deployment smoke test, run where it can be: the same checks on the local gateway."""
     import smoke
 
+    from ociwrap import hops
+
     status = smoke.main(
         [
             shared_gateway.url,
@@ -86,8 +88,10 @@ def test_smoke_script_passes_against_the_local_gateway(shared_gateway, pushed_im
             "local/library/busybox:multi",
             "--wrapper",
             "local/tools/wrapper/1",
+            "--hop",
+            hops.own_name(None, shared_gateway.bucket),  # no PUBLIC_HOSTNAME: the bucket's
         ]
     )
     table = capsys.readouterr().out
     assert status == 0, table
-    assert table.count("| ok |") == 6
+    assert table.count("| ok |") == 7

@@ -57,6 +57,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "cosign.py": ("test_cosign.py",),
     "policy.py": ("test_policy.py",),
     "referrers.py": ("test_referrers.py",),
+    "allowlist.py": ("test_allowlist.py",),
+    "hops.py": ("test_hops.py",),
 }
 #: What the unit tests' conftest needs beside the test files.
 SUPPORT = ("conftest.py", "scripted_upstream.py")

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import ipaddress
+import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from moto import mock_aws
 
 from ociwrap.aws import make_s3_client
 from scripted_upstream import Scripted
+
+
+def numeric(host: str) -> bool:
+    """Whether `host` is an IP address (a zone id allowed) or another spelling the C library
+    reads as one (`2852039166`, `0xa9fea9fe`): it resolves without a query."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        try:
+            socket.inet_aton(host)
+        except OSError:
+            return False
+    return True
 
 
 class ConnectAttempts(list):
@@ -68,6 +84,37 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> ConnectAttempts:
     return attempts
 
 
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Names resolve as the returned table says, and only those: no DNS query leaves.
+
+    Numeric hosts and `localhost` resolve as usual (no query either); any other name fails
+    as an unknown name would, so code that resolves names sees them all in the table.
+    """
+    table: dict[str, list[str]] = {}
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: object, port: object, *args: object, **kwargs: object) -> list:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name in table:
+            return [
+                (
+                    socket.AF_INET6 if ":" in address else socket.AF_INET,
+                    socket.SOCK_STREAM,
+                    socket.IPPROTO_TCP,
+                    "",
+                    (address, port or 0),
+                )
+                for address in table[name]
+            ]
+        if name != "localhost" and not numeric(name):
+            raise socket.gaierror(socket.EAI_NONAME, f"{name} is not in this test's table")
+        return real_getaddrinfo(host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return table
+
+
 @pytest.fixture(scope="module")
 def s3() -> Iterator[object]:
     """An S3 client on moto's in-process mock: one mock per test module (buckets are cheap,
@@ -81,3 +128,33 @@ def s3() -> Iterator[object]:
             patch.setenv(name, value)
         with mock_aws():
             yield make_s3_client(region="us-east-1")
+
+
+#: How long a call given to `bounded` may run. On the inputs those tests build, linear work
+#: takes microseconds to a tenth of a second (a 100 000-character header parsed into 50 000
+#: challenges) and a backtracking regular expression longer than any test run: the bound
+#: sits far above the one, and measures no speed.
+BOUND_SECONDS = 5.0
+
+
+@pytest.fixture
+def bounded() -> Callable[..., Any]:
+    """`bounded(call, *args)`: the call's result; the test fails if it runs past the bound.
+
+    A timer signal interrupts the call (the regular expression engine checks for signals
+    while it matches), so a match that backtracks fails the test instead of hanging it.
+    """
+
+    def expired(signum: int, frame: object) -> None:
+        raise AssertionError(f"still running after {BOUND_SECONDS:.0f} s: not linear time")
+
+    def run(call: Callable[..., Any], *args: Any) -> Any:
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, BOUND_SECONDS)
+        try:
+            return call(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return run

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
+import os
+import socket
+from collections.abc import Iterator
 
 import bcrypt
 import boto3
@@ -12,7 +16,8 @@ import pytest
 from moto import mock_aws
 
 import app
-from ociwrap.access import Users, basic_login, parse_htpasswd
+from harness.gateway import LocalGateway
+from ociwrap.access import Users, basic_login, cost_of, parse_htpasswd
 from ociwrap.errors import RegistryError
 from ociwrap.secrets import SecretDocument
 from ociwrap_local.events import LocalContext, build_event
@@ -20,8 +25,8 @@ from ociwrap_local.events import LocalContext, build_event
 PASSWORD = "correct horse battery staple"
 
 
-def htpasswd_line(user: str, password: str) -> str:
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(5)).decode()
+def htpasswd_line(user: str, password: str, cost: int = 5) -> str:
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
     return f"{user}:{hashed.replace('$2b$', '$2y$', 1)}"  # as htpasswd -B writes it
 
 
@@ -43,7 +48,9 @@ def users_of(path) -> Users:
 def test_htpasswd_lines_are_read_and_anything_else_refused():
     users = parse_htpasswd(htpasswd_line("a", "b") + "\n# comment\n", "REGISTRY_AUTH_FILE")
     assert list(users) == ["a"]
-    for line in ("plain:password", "md5:$apr1$abc$def", "nouser", ":$2y$05$x"):
+    bad_hashes = ("$2y$05$short", "$2y$99$" + "a" * 53, "$2y$03$" + "a" * 53, "$2y$5$" + "a" * 53)
+    lines = ("plain:password", "md5:$apr1$abc$def", "nouser", ":$2y$05$x")
+    for line in (*lines, *(f"ci:{hashed}" for hashed in bad_hashes)):
         with pytest.raises(RegistryError) as caught:
             parse_htpasswd(line, "REGISTRY_AUTH_FILE")
         assert caught.value.status == 503 and "REGISTRY_AUTH_FILE line 1" in caught.value.message
@@ -60,6 +67,12 @@ def test_htpasswd_lines_are_read_and_anything_else_refused():
         ("Basic " + base64.b64encode(b":pw").decode(), None),
         ("Basic " + base64.b64encode(b"\xff:\xfe").decode(), None),
         ("", None),
+        ("Basic   " + base64.b64encode(b"ci:pw").decode(), ("ci", "pw")),
+        ("Basic \u00ff\u00fe", None),
+        ("Basic é" + base64.b64encode(b"ci:pw").decode(), None),
+        ("Basic \ud800", None),
+        ("Basic " + base64.b64encode(b"ci:pw").decode() + "\x00", None),
+        ("Basic " + base64.b64encode(b"ci:" + b"p" * 75_000).decode(), None),
     ],
 )
 def test_basic_logins_are_parsed(header, expected):
@@ -83,8 +96,6 @@ def test_a_changed_file_is_read_again(users_file):
     users = users_of(users_file)
     assert users.check(basic("dev", "x")) == "dev"
     users_file.write_text(htpasswd_line("ci", PASSWORD) + "\n")
-    import os
-
     os.utime(users_file, (1, 1))
     assert users.check(basic("dev", "x-other")) is None
     assert users.check(basic("ci", PASSWORD)) == "ci"
@@ -148,3 +159,153 @@ def test_every_route_wants_a_login(handler, method, path, login):
 def test_a_valid_login_gets_through(handler):
     assert handler("GET", "/v2/", basic("ci", PASSWORD))["statusCode"] == 200
     assert handler("PUT", "/v2/a/manifests/1", basic("ci", PASSWORD))["statusCode"] == 405
+
+
+#: Authorization values that are no valid login, each a 401 with the challenge (never a 500).
+HOSTILE_AUTHORIZATIONS = {
+    "non-ascii characters": "Basic \u00ff\u00fe\u00e9",
+    "non-ascii after base64": "Basic " + base64.b64encode(b"ci:pw").decode() + "\u00e9",
+    "lone surrogate": "Basic \ud800",
+    "not base64": "Basic !!!not*base64",
+    "base64 of non-utf-8": "Basic " + base64.b64encode(b"\xff\xfe:\x80").decode(),
+    "no colon": "Basic " + base64.b64encode(b"ci").decode(),
+    "empty user": "Basic " + base64.b64encode(b":" + PASSWORD.encode()).decode(),
+    "empty": "Basic ",
+    "scheme alone": "Basic",
+    "100 KB": "Basic " + "A" * 100_000,
+    "100 KB login": "Basic " + base64.b64encode(b"ci:" + b"p" * 75_000).decode(),
+    "several spaces": "Basic    " + base64.b64encode(b"ci:wrong").decode(),
+    "tab": "Basic\t" + base64.b64encode(f"ci:{PASSWORD}".encode()).decode(),
+    "lower-case scheme, wrong password": "basic " + base64.b64encode(b"ci:wrong").decode(),
+    "bearer garbage": "Bearer \x00\u00ff" + "x" * 5000,
+    "nul byte": "Basic " + base64.b64encode(f"ci\x00:{PASSWORD}".encode()).decode(),
+    "two logins": basic("ci", "wrong") + "," + basic("dev", "x"),
+    "password too long": basic("ci", PASSWORD + "x" * 100),
+}
+
+
+@pytest.mark.parametrize("value", HOSTILE_AUTHORIZATIONS.values(), ids=HOSTILE_AUTHORIZATIONS)
+def test_any_authorization_value_is_a_401_with_the_challenge(handler, value):
+    for method, path in (("GET", "/v2/"), ("HEAD", "/v2/a/manifests/1"), ("PUT", "/v2/a/x")):
+        result = handler(method, path, value)
+        assert result["statusCode"] == 401, (method, result)
+        assert result["headers"]["WWW-Authenticate"] == 'Basic realm="ociwrap"'
+        if method != "HEAD":
+            assert json.loads(result["body"])["errors"][0]["code"] == "UNAUTHORIZED"
+
+
+def test_a_lower_case_scheme_with_the_right_password_gets_through(handler):
+    login = "basic " + base64.b64encode(f"ci:{PASSWORD}".encode()).decode()
+    assert handler("GET", "/v2/", login)["statusCode"] == 200
+
+
+# -- an unknown user costs what the strongest user's wrong password costs -----------------
+
+
+@pytest.fixture
+def checked_costs(monkeypatch) -> list[int]:
+    """The cost of every hash bcrypt checks a password against, in order (read at the
+    library's boundary: the `$2b$NN$` of the hash it is handed)."""
+    costs: list[int] = []
+    real = bcrypt.checkpw
+
+    def checkpw(password: bytes, hashed: bytes) -> bool:
+        costs.append(cost_of(hashed))
+        return real(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", checkpw)
+    return costs
+
+
+def test_an_unknown_user_costs_the_strongest_cost_among_the_users(tmp_path, checked_costs):
+    path = tmp_path / "htpasswd"
+    path.write_text(htpasswd_line("weak", "w", cost=4) + "\n" + htpasswd_line("ci", "c", cost=6))
+    users = users_of(path)
+    assert users.check(basic("ci", "wrong")) is None
+    assert users.check(basic("weak", "wrong")) is None
+    assert users.check(basic("nobody", "wrong")) is None
+    assert users.check(basic("somebody-else", "x" * 80)) is None  # too long: no user looked at
+    assert checked_costs == [6, 4, 6, 6]
+
+
+def test_the_unknown_user_hash_is_made_once_per_users_file(tmp_path, monkeypatch):
+    seen: list[bytes] = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(
+        bcrypt, "checkpw", lambda pw, hashed: seen.append(hashed) or real(pw, hashed)
+    )
+    path = tmp_path / "htpasswd"
+    path.write_text(htpasswd_line("ci", "c", cost=4) + "\n")
+    users = users_of(path)
+    users.check(basic("nobody", "a"))
+    users.check(basic("other", "b"))
+    assert seen[0] == seen[1] and cost_of(seen[0]) == 4
+    path.write_text(htpasswd_line("ci", "c", cost=4) + "\n" + htpasswd_line("ops", "o", cost=7))
+    os.utime(path, (2, 2))
+    users.check(basic("nobody", "a"))
+    assert cost_of(seen[2]) == 7
+
+
+def test_without_users_an_unknown_user_still_costs_a_round(tmp_path, checked_costs):
+    path = tmp_path / "htpasswd"
+    path.write_text("# nobody may pull yet\n")
+    assert users_of(path).check(basic("ci", "x")) is None
+    assert checked_costs == [5]
+
+
+# -- the same through the local gateway: header bytes outside ASCII ------------------------
+
+
+@pytest.fixture(scope="module")
+def locked_gateway(tmp_path_factory) -> Iterator[LocalGateway]:
+    """The real handler behind the local gateway, with REGISTRY_AUTH=basic (no S3 needed:
+    a request without a valid login is answered before anything is looked up)."""
+    workdir = tmp_path_factory.mktemp("locked")
+    users = workdir / "htpasswd"
+    users.write_text(htpasswd_line("ci", PASSWORD) + "\n")
+    gw = LocalGateway(
+        workdir,
+        s3_endpoint_url="http://127.0.0.1:9",
+        bucket="ociwrap-unit",
+        aliases={},
+        extra_env={
+            "GATEWAY_WORKERS": "1",
+            "REGISTRY_AUTH": "basic",
+            "REGISTRY_AUTH_FILE": str(users),
+        },
+    ).start(timeout=30)
+    yield gw
+    gw.stop()
+
+
+def raw_request(port: int, authorization: bytes) -> tuple[int, dict[str, str], bytes]:
+    """GET /v2/ with these exact `Authorization` bytes (http.client would refuse them)."""
+    request = b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    request += b"Authorization: " + authorization + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = http.client.HTTPResponse(connection)
+        answer.begin()
+        return answer.status, dict(answer.getheaders()), answer.read()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        b"Basic \xff\xfe\xe9",
+        "Basic é".encode() + base64.b64encode(f"ci:{PASSWORD}".encode()),
+        b"Basic " + base64.b64encode(f"ci:{PASSWORD}".encode()) + b"\x80",
+        b"Basic " + base64.b64encode("cï:pässword".encode("latin-1")),
+        b"Bearer \xc3\x28\xa0\xa1",
+    ],
+    ids=["latin-1 bytes", "utf-8 before the login", "a byte after it", "latin-1 login", "bearer"],
+)
+def test_header_bytes_outside_ascii_are_a_401_through_the_gateway(locked_gateway, authorization):
+    logged = len(locked_gateway.log())
+    status, headers, body = raw_request(locked_gateway.port, authorization)
+    assert status == 401
+    assert headers["WWW-Authenticate"] == 'Basic realm="ociwrap"'
+    assert json.loads(body)["errors"][0]["code"] == "UNAUTHORIZED"
+    login = b"Basic " + base64.b64encode(f"ci:{PASSWORD}".encode())
+    assert raw_request(locked_gateway.port, login)[0] == 200  # the gateway is still serving
+    assert "Traceback" not in locked_gateway.log()[logged:]

@@ -116,3 +116,20 @@ def test_basic_when_no_bearer_has_a_realm(values):
 )
 def test_nothing_to_answer(values):
     assert choose(values) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [
+        ("Bearer " + "a" * 100_000, 2),  # one long name that no `=` follows
+        ("Bearer " + "a \t" * 33_334, 33_335),  # names, blanks, and never an `=`
+        ('Bearer realm="' + '\\"' * 50_000, 1),  # a quoted string never closed
+        ('Bearer realm="' + "x," * 50_000 + "\\", 50_000),
+        ("Bearer " + "a=," * 33_334, 1),
+        ("Bearer " + 'a= "' * 25_000, 1),
+        ("Basic" + " ," * 50_000 + "!", 2),
+    ],
+)
+def test_long_values_built_to_backtrack_are_read_in_linear_time(value, count, bounded):
+    challenges = bounded(parse_challenges, value)
+    assert (challenges[0].scheme, len(challenges)) == (value.split()[0].lower(), count)

@@ -357,6 +357,12 @@ def test_signed_layer_boundaries():
     assert found[0].signature == b"AAA" * 256
 
 
+def test_a_signature_one_character_over_the_limit_is_skipped_though_base64_reads_it():
+    text = "A" * 1024 + "="  # 1025 characters, which the base64 decoder accepts
+    assert base64.b64decode(text, validate=True) == b"\0" * 768
+    assert cosign.signed_layers({"layers": [layer(annotations={ANNOTATION: text})]}) == []
+
+
 def test_a_signature_with_characters_outside_base64_is_skipped():
     assert cosign.signed_layers({"layers": [layer(annotations={ANNOTATION: "QUFB*"})]}) == []
 

@@ -57,6 +57,24 @@ def test_threads_started_for_a_request_see_its_deadline():
     assert seen == [request] * 4
 
 
+def test_parallel_map_starts_nothing_more_once_a_call_failed():
+    """The platforms of a composition: once one fails (its writes refused at the deadline),
+    those not started are not started, and the first failure comes out."""
+    started: list[int] = []
+    others_done = threading.Event()
+
+    def call(item: int) -> int:
+        started.append(item)
+        if item == 1:
+            raise ValueError("one")
+        others_done.wait(0.5)  # keeps both workers busy while the failure is seen
+        return item
+
+    with pytest.raises(ValueError, match="one"):
+        parallel_map(call, range(20), 2)
+    assert {0, 1} <= set(started) <= {0, 1, 2}  # 2 only if a worker took it before the stop
+
+
 def test_ordered_map_keeps_order_a_bound_and_the_deadline_and_stops_at_a_failure():
     """Results come in order with at most `max_workers` under way or waiting; after a
     failure nothing further starts, and every thread is done when the error comes out."""

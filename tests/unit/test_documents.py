@@ -10,6 +10,7 @@ import pytest
 from ociwrap.documents import (
     Descriptor,
     ImageIndex,
+    check_digests,
     is_index,
     parse_config,
     parse_descriptor,
@@ -137,6 +138,64 @@ def test_a_descriptor_keeps_its_json():
 )
 def test_each_descriptor_field_wrong_in_turn(value, reason):
     assert reason_of(parse_descriptor, value, "wrapper", "layer 2", role="wrapper") == reason
+
+
+HEX = "ab" * 32
+DIGESTS_OF_NO_ALGORITHM = [
+    ("sha256:" + HEX.upper(), "not a valid sha256 digest (64 lowercase hex characters)"),
+    ("sha256:" + HEX[:-1], "not a valid sha256 digest (64 lowercase hex characters)"),
+    ("sha256:" + HEX[:-1] + "g", "not a valid sha256 digest (64 lowercase hex characters)"),
+    ("sha256:" + HEX + "ab", "not a valid sha256 digest (64 lowercase hex characters)"),
+    ("sha512:" + HEX, "not a valid sha512 digest (128 lowercase hex characters)"),
+    ("md5:" + HEX[:32], "not a digest of a supported algorithm (sha256, sha512)"),
+    ("sha384:" + "ab" * 48, "not a digest of a supported algorithm (sha256, sha512)"),
+]
+
+
+@pytest.mark.parametrize(("digest", "problem"), DIGESTS_OF_NO_ALGORITHM)
+def test_a_descriptor_digest_must_be_valid_for_its_algorithm(digest, problem):
+    reason = reason_of(parse_descriptor, changed(layer(1), ("digest",), digest), "base", "layer 3")
+    assert reason == f"layer 3 has digest {digest!r}: {problem}"
+
+
+@pytest.mark.parametrize(("digest", "problem"), DIGESTS_OF_NO_ALGORITHM)
+def test_every_descriptor_of_a_document_is_checked_before_it_is_kept(digest, problem):
+    where = "docker.io/library/busybox@" + digest_of_nothing()
+    for path, what in (
+        (("layers", 1, "digest"), "layer 2"),
+        (("config", "digest"), "config"),
+        (("subject", "digest"), "subject"),
+    ):
+        document = changed({**MANIFEST, "subject": layer(9)}, path, digest)
+        with pytest.raises(RegistryError) as caught:
+            check_digests(document, where)
+        error = caught.value
+        assert (error.code, error.status) == ("MANIFEST_INVALID", 400)
+        assert error.message == f"{what} of {where} has digest {digest!r}: {problem}"
+        assert error.detail == {"manifest": where, "descriptor": what, "reason": problem}
+    index = {"schemaVersion": 2, "manifests": [entry(1), entry(2, digest=digest)]}
+    with pytest.raises(RegistryError) as caught:
+        check_digests(index, where)
+    assert caught.value.message.startswith(f"index entry 2 of {where} has digest")
+
+
+def digest_of_nothing() -> str:
+    return "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_documents_with_valid_digests_pass_and_other_shapes_are_left_to_parsing():
+    check_digests({**MANIFEST, "subject": layer(9)}, "x")
+    check_digests({"schemaVersion": 2, "manifests": [entry(1), entry(2)]}, "x")
+    check_digests({"layers": [layer(1) | {"digest": "sha512:" + "ab" * 64}]}, "x")
+    check_digests({"layers": "not a list", "config": None, "manifests": [5]}, "x")
+    check_digests([1, 2], "x")
+    with pytest.raises(RegistryError) as caught:
+        check_digests({"layers": [{"mediaType": LAYER, "size": 1}]}, "x")
+    assert caught.value.message == "layer 1 of x has no valid digest: not a string"
+    long = "sha256:" + "A" * 300
+    with pytest.raises(RegistryError) as caught:
+        check_digests({"layers": [layer(1) | {"digest": long}]}, "x")
+    assert repr(long[:139] + "…") in caught.value.message and len(caught.value.message) < 250
 
 
 def test_descriptor_platform_and_attestation():

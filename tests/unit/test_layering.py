@@ -30,6 +30,8 @@ PURE = {
     "credentials",
     "recipes",
     "telemetry",
+    "allowlist",
+    "hops",
 }
 #: The services, top of the library; they may use everything below them.
 SERVICES = {

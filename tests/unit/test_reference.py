@@ -171,6 +171,55 @@ def test_names_are_at_most_255_characters(length):
     )
 
 
+def spelled(unit: str, length: int, tail: str) -> str:
+    """`unit` over and over, then `tail`: `length` characters in all."""
+    return (unit * length)[: length - len(tail)] + tail
+
+
+#: Names of 255 characters, the longest whose components are read, built so that a
+#: matcher that backtracks tries every way of splitting their runs of letters and
+#: separators before it can refuse them (one of 25 characters would already take seconds).
+NAMES_BUILT_TO_BACKTRACK = [
+    spelled("a", 255, "!"),
+    spelled("a", 255, "-"),
+    spelled("a", 255, "A"),
+    spelled("0a9", 255, "."),
+    "a" + "-" * 30 + spelled("b", 224, "!"),
+    spelled("a-", 255, "!"),
+    spelled("ab-", 255, "-"),
+    spelled("a--", 255, "_"),
+    spelled("a.", 255, ".."),
+    spelled("a_", 255, "_."),
+    spelled("a__", 255, "___"),
+    "acme/" + spelled("a", 250, "/"),
+    "acme/" + spelled("aa-", 250, "-b_"),
+    "acme/" + spelled("x", 125, "!") + "/" + spelled("x", 124, "!"),
+]
+
+
+@pytest.mark.parametrize("name", NAMES_BUILT_TO_BACKTRACK)
+def test_long_names_built_to_backtrack_are_refused_in_linear_time(name, bounded):
+    assert len(name) == 255
+    assert bounded(error_of, resolve_repository, name, {}).code == "NAME_INVALID"
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        spelled("a-", 100_000, "-.io"),
+        spelled("a.", 100_000, "-"),
+        "a" + spelled("-", 100_000, ".io"),
+        spelled("a", 100_000, "-.io"),
+        spelled("a.b-", 100_000, "_.io"),
+    ],
+)
+def test_long_registry_hosts_built_to_backtrack_are_refused_in_linear_time(host, bounded):
+    name = f"{host}/x"
+    assert bounded(error_of, resolve_repository, name, {}).message == (
+        f"invalid registry host {host!r} in {name!r}"
+    )
+
+
 def test_an_empty_name_is_invalid():
     err = error_of(resolve_repository, "", {})
     assert (err.code, err.message) == (

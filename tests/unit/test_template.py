@@ -18,6 +18,10 @@ from typing import Any
 import pytest
 
 from harness import cfn
+from ociwrap import container_tokens, records, staging, store
+from ociwrap.config import CACHE_RETENTION_DAYS, TOKEN_MAX_TTL_SECONDS
+from ociwrap.recipes import from_wrap
+from ociwrap.reference import ImageRef, parse_wrap_name, resolve_repository
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -40,8 +44,12 @@ LOCAL_ONLY_ENV = {
     "SIGNING_KEY_FILE",
     "WRAPPER_POLICY_FILE",
 }
-#: Prefixes the bucket may expire; manifests/ and blobs/ are content-addressed and kept.
-EXPIRING_PREFIXES = {"uploads/", "tags/upstream/", "tokens/"}
+#: Names the registry writes keys for, to see which lifecycle rule reaches each key.
+DIGEST = "sha256:" + "ab" * 32
+RECIPE = from_wrap(parse_wrap_name("wrap/busybox/1/with/acme/wrapper/1", {}))
+IMAGE = ImageRef(resolve_repository("acme/app", {}), tag="1")
+#: The bucket's cache, made again on demand: it expires after CacheRetentionDays.
+CACHE_PREFIXES = {"manifests/", "blobs/", "tags/upstream/", "tags/links/", "tags/compositions/"}
 
 
 # -- loading -------------------------------------------------------------------------
@@ -204,6 +212,7 @@ def test_template_sets_every_variable_the_settings_read(template: dict[str, Any]
 def test_parameter_defaults(template: dict[str, Any]) -> None:
     params = template["Parameters"]
     assert params["RegistryAliases"]["Default"] == ""
+    assert params["UpstreamAllow"]["Default"] == ""  # any upstream, as before
     assert int(params["PresignTtlSeconds"]["Default"]) == 3600
     assert int(params["TagTtlSeconds"]["Default"]) == 300
     assert int(params["StaleIfErrorSeconds"]["Default"]) == 86400
@@ -377,10 +386,80 @@ def test_staging_uploads_expire_after_a_day(resources: dict[str, Any]) -> None:
     assert aborts and aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 1
 
 
-def test_no_rule_expires_manifests_or_blobs(resources: dict[str, Any]) -> None:
-    for rule in _lifecycle(resources):
-        if "ExpirationInDays" in rule or "ExpirationDate" in rule:
-            assert rule.get("Prefix") in EXPIRING_PREFIXES, f"rule {rule['Id']} expires too much"
+def _expiring(resources: dict[str, Any]) -> dict[str, Any]:
+    """{prefix: days} of the rules that expire objects (every one names a prefix)."""
+    rules = _lifecycle(resources)
+    assert not [rule for rule in rules if "ExpirationDate" in rule]
+    expiring = [rule for rule in rules if "ExpirationInDays" in rule]
+    assert all(rule.get("Prefix") for rule in expiring), "a rule without a prefix expires all"
+    return {rule["Prefix"]: rule["ExpirationInDays"] for rule in expiring}
+
+
+def test_the_cache_expires_after_its_retention_and_nothing_else_does(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    expiring = _expiring(resources)
+    retention = {"Ref": "CacheRetentionDays"}
+    assert {prefix for prefix, days in expiring.items() if days == retention} == CACHE_PREFIXES
+    # Source records and signature records make the cache again: no rule reaches them.
+    assert set(expiring) == CACHE_PREFIXES | {"uploads/", "tokens/"}
+    parameter = template["Parameters"]["CacheRetentionDays"]
+    assert (parameter["Type"], int(parameter["Default"]), int(parameter["MinValue"])) == (
+        "Number",
+        CACHE_RETENTION_DAYS,
+        1,
+    )
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["CACHE_RETENTION_DAYS"] == retention
+
+
+def test_container_tokens_outlive_their_longest_lifetime(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    days = _expiring(resources)["tokens/"]
+    assert isinstance(days, int), "never tied to the cache's retention"
+    longest = int(template["Parameters"]["TokenMaxTtlSeconds"]["MaxValue"])
+    assert longest == TOKEN_MAX_TTL_SECONDS
+    assert days * 86400 >= longest
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [
+        (store.manifest_key(DIGEST), "cache"),
+        (store.blob_key(DIGEST), "cache"),
+        (records.tag_record_key(IMAGE), "cache"),
+        (records.link_key(IMAGE.repository, DIGEST), "cache"),
+        (records.composition_key(RECIPE, DIGEST, [DIGEST]), "cache"),
+        (records.source_key(RECIPE.scope, DIGEST), None),
+        (records.signature_key("k" * 16, "registry.example.com/x", DIGEST), None),
+        (staging.area("https://r.example/app", DIGEST) + "part-00001.x", 1),
+        (container_tokens.token_key("a" * 26), 30),
+    ],
+)
+def test_each_key_the_registry_writes_expires_as_intended(
+    resources: dict[str, Any], key: str, rule: object
+) -> None:
+    matching = [days for prefix, days in _expiring(resources).items() if key.startswith(prefix)]
+    expected = [{"Ref": "CacheRetentionDays"}] if rule == "cache" else [rule] if rule else []
+    assert matching == expected, key
+
+
+def test_readme_states_the_retention_of_every_prefix(resources: dict[str, Any]) -> None:
+    """The storage table's retention column says what the lifecycle rules do."""
+    rows = _readme_table("Storage layout", "prefix", column=2)
+    assert rows, "no storage table in the README"
+    expiring = _expiring(resources)
+    for prefix, retention in rows.items():
+        days = [d for p, d in expiring.items() if prefix.startswith(p)]
+        if days == [{"Ref": "CacheRetentionDays"}]:
+            assert retention.startswith("`CACHE_RETENTION_DAYS`"), prefix
+        elif days:
+            assert retention.startswith(f"{days[0]} day"), prefix
+        else:
+            assert retention.startswith("kept"), prefix
+    for prefix in expiring:  # and no rule reaches what the table does not list
+        assert any(row.startswith(prefix) for row in rows), prefix
 
 
 def test_bucket_refuses_plain_http(resources: dict[str, Any]) -> None:
@@ -569,9 +648,9 @@ def test_dashboard_and_alarms(resources: dict[str, Any]) -> None:
 # -- the README's deploy section says what the template does -------------------------------
 
 
-def _readme_table(heading: str, first_column: str) -> dict[str, str]:
+def _readme_table(heading: str, first_column: str, column: int = 1) -> dict[str, str]:
     """Rows of the README table under `heading` whose header starts with `first_column`:
-    each name in backquotes in the first cell -> the second cell."""
+    each name in backquotes in the first cell -> the cell `column` (the second)."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split(heading, 1)[1]
     lines = section.splitlines()
@@ -582,7 +661,7 @@ def _readme_table(heading: str, first_column: str) -> dict[str, str]:
             break
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         for name in re.findall(r"`([^`]+)`", cells[0]):
-            rows[name] = cells[1]
+            rows[name] = cells[column]
     return rows
 
 

@@ -35,9 +35,11 @@ ACCOUNT = "123456789012"
 #: For every parameter of the template, another valid value.
 ALTERNATIVES: dict[str, Any] = {
     "RegistryAliases": "corp=https://registry.corp.example",
+    "UpstreamAllow": "docker.io/library/*, ghcr.io/acme/**",
     "PresignTtlSeconds": "7200",
     "TagTtlSeconds": "60",
     "StaleIfErrorSeconds": "0",
+    "CacheRetentionDays": "7",
     "MirrorMaxBytes": "2147483648",
     "UpstreamCredentialsSecretArn": (
         f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:ociwrap/upstreams-AbCdEf"
@@ -66,9 +68,11 @@ ALTERNATIVES: dict[str, Any] = {
 #: Parameters that change what the function runs with (its environment, its tracing).
 RUNTIME_PARAMETERS = {
     "RegistryAliases",
+    "UpstreamAllow",
     "PresignTtlSeconds",
     "TagTtlSeconds",
     "StaleIfErrorSeconds",
+    "CacheRetentionDays",
     "MirrorMaxBytes",
     "UpstreamCredentialsSecretArn",
     "EcrRepositoryArns",

@@ -142,6 +142,39 @@ def test_malformed_requests_name_the_field(call, body, status, field):
         assert error["detail"]["field"] == field and error["message"].startswith(field)
 
 
+NUL = "\u0000"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "why"),
+    [
+        ({"image": f"local/library/busybox:1{NUL}"}, "image", "must not contain NUL"),
+        ({"wrappers": [f"local/tools/wrapper:1{NUL}"]}, "wrappers[0]", "must not contain NUL"),
+        ({"entrypoint": [f"/bin/sh{NUL}-c"]}, "entrypoint[0]", "must not contain NUL"),
+        ({"cmd": ["-c", f"echo{NUL}"]}, "cmd[1]", "must not contain NUL"),
+        ({"env": {"A": "1", f"B{NUL}C": "2"}}, "env.B\\x00C", "the name must not contain NUL"),
+        ({"env": {"A": f"1{NUL}2"}}, "env.A", "must not contain NUL"),
+        ({"env": {"A": NUL}}, "env.A", "must not contain NUL"),
+        (
+            {"labels": {f"org.example{NUL}": "x"}},
+            "labels.org.example\\x00",
+            "the name must not contain NUL",
+        ),
+        ({"labels": {"org.example": f"x{NUL}"}}, "labels.org.example", "must not contain NUL"),
+        ({"workingDir": f"/work{NUL}"}, "workingDir", "must not contain NUL"),
+        ({"user": f"1000{NUL}"}, "user", "must not contain NUL"),
+        ({"platforms": [f"linux/amd64{NUL}"]}, "platforms[0]", "must not contain NUL"),
+    ],
+)
+def test_nul_is_refused_in_every_string_field(call, fields, field, why):
+    result = call("POST", "/v1alpha/tokens", {**REQUEST, **fields})
+    assert result["statusCode"] == 400
+    error = body_of(result)["errors"][0]
+    assert error["code"] == "INVALID_REQUEST"
+    assert error["detail"] == {"field": field}
+    assert error["message"] == f"{field}: {why}"
+
+
 def test_a_base64_body_is_read(call):
     event = build_event(
         "POST",

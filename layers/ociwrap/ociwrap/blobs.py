@@ -3,7 +3,8 @@
 A blob GET is answered with a `307`: to the upstream's own signed URL when it
 hands one out (Docker Hub, ghcr.io, ECR, S3-backed registries), otherwise to a
 presigned URL of a verified copy in our bucket (see `mirror`; a copy that does
-not fit one request is continued by the next from where it stopped). A HEAD
+not fit one request is continued by the next from where it stopped, one that the
+bucket's lifecycle removed is made again, see `retention`). A HEAD
 answers the size itself: a HEAD that followed a redirect to a GET-signed URL
 would fail.
 
@@ -24,11 +25,13 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from ociwrap import replies, telemetry
+from ociwrap import errors, replies, telemetry
+from ociwrap.config import CACHE_RETENTION_DAYS
 from ociwrap.memcache import BoundedCache
 from ociwrap.mirror import Mirror
 from ociwrap.reference import Registry, Repository
 from ociwrap.replies import Reply
+from ociwrap.retention import HeldBlobs, url_seconds
 from ociwrap.store import Store
 from ociwrap.upstream.fetch import Fetcher
 
@@ -78,6 +81,8 @@ class Blobs:
         presign_ttl_seconds: int,
         cache: BoundedCache | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        retention_days: int = CACHE_RETENTION_DAYS,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
@@ -85,6 +90,7 @@ class Blobs:
         self.presign_ttl_seconds = presign_ttl_seconds
         self.hot = cache if cache is not None else BoundedCache()
         self.clock = clock
+        self.held = HeldBlobs(store, retention_days, presign_ttl_seconds, self.hot, clock)
 
     def _redirecting(self, registry: Registry) -> bool:
         """Did the registry's last blob GET answer with a redirect? (In the bounded cache:
@@ -111,12 +117,14 @@ class Blobs:
                 return replies.redirect(location, digest)
         looked = not self._redirecting(repo.registry)
         if looked and self.mirror.size(repo, digest) is not None:
-            return self.stored(digest)
+            stored = self.stored(digest)
+            if stored is not None:  # else the bucket's lifecycle removed it: copied again
+                return stored
         start = 0
         if looked:  # a copy that an earlier request could not finish goes on
             resumed = self.mirror.resume(repo, digest)
             if resumed is None:
-                return self.stored(digest)
+                return self._copied(digest)
             start = resumed
         answer = self.fetcher.blob(repo, digest, start)
         self._learn(repo.registry, answer.location is not None)
@@ -128,12 +136,26 @@ class Blobs:
             return replies.redirect(answer.location, digest)
         assert answer.response is not None
         if not looked and self.mirror.size(repo, digest) is not None:
-            answer.response.close()  # it redirected before; we have a copy already
-            return self.stored(digest)
+            stored = self.stored(digest)
+            if stored is not None:
+                answer.response.close()  # it redirected before; we have a copy already
+                return stored
         self.mirror.copy(repo, digest, answer)
-        return self.stored(digest)
+        return self._copied(digest)
 
-    def stored(self, digest: str) -> Reply:
-        """307 to a presigned URL of a blob in our bucket."""
+    def stored(self, digest: str) -> Reply | None:
+        """307 to a presigned URL of a blob in our bucket; None when the bucket does not
+        hold it (any more: see `retention`), so that the caller makes it again."""
+        until = self.held.until(digest)
+        if until is None:
+            return None
         telemetry.redirect("s3")
-        return replies.redirect(self.store.presign_blob(digest, self.presign_ttl_seconds), digest)
+        ttl = url_seconds(until, self.clock(), self.presign_ttl_seconds)
+        return replies.redirect(self.store.presign_blob(digest, ttl), digest)
+
+    def _copied(self, digest: str) -> Reply:
+        """307 to the copy just made."""
+        stored = self.stored(digest)
+        if stored is None:
+            raise errors.storage_unavailable(f"blob {digest} went from the bucket as it was stored")
+        return stored

@@ -9,12 +9,12 @@ overrides set. JSON in, JSON out: no I/O, no clock.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ociwrap.documents import Image, ImageManifest
 from ociwrap.errors import RegistryError, manifest_invalid
+from ociwrap.jsondoc import copy_json
 from ociwrap.recipes import Overrides
 
 #: Label of the wrapper image naming the executable that becomes the entrypoint.
@@ -28,6 +28,9 @@ NO_LAYERS = "wrapper image has no layers"
 MAX_LAYERS = 127
 
 Json = dict[str, Any]
+#: Keys of the config, and of its container config, that composition always writes anew.
+_REMADE = frozenset({"config", "rootfs", "history"})
+_REMADE_INNER = frozenset({"Entrypoint", "Labels"})
 
 
 def check_pair(base: ImageManifest, wrappers: Sequence[ImageManifest]) -> None:
@@ -71,22 +74,20 @@ def merge_env(base_env: Sequence[str], wrapper_env: Sequence[str]) -> list[str]:
     and new ones follow in wrapper order. `PATH` is the exception: the base's is kept,
     because the base's programs (its entrypoint, its `Cmd`) must still be found; the
     wrapper's `PATH` is used only when the base has none.
+
+    A name set several times takes its last value (every base entry of that name gets
+    it; a new name keeps the place of its first entry). One pass over each list, so
+    tens of thousands of entries, or of entries with one name, cost no more than reading them.
     """
-    merged = list(base_env)
-    positions: dict[str, list[int]] = {}
-    for index, entry in enumerate(merged):
-        positions.setdefault(_env_name(entry), []).append(index)
-    base_has_path = "PATH" in positions
+    base_names = {_env_name(entry) for entry in base_env}
+    keep_path = "PATH" in base_names
+    last: dict[str, str] = {}
     for entry in wrapper_env:
         name = _env_name(entry)
-        if name == "PATH" and base_has_path:
-            continue
-        if name in positions:
-            for index in positions[name]:
-                merged[index] = entry
-        else:
-            positions[name] = [len(merged)]
-            merged.append(entry)
+        if not (name == "PATH" and keep_path):
+            last[name] = entry
+    merged = [last.get(_env_name(entry), entry) for entry in base_env]
+    merged += [entry for name, entry in last.items() if name not in base_names]
     return merged
 
 
@@ -103,7 +104,7 @@ def _history(side: str, config: Mapping[str, Any], layer_count: int) -> list[Jso
     if isinstance(history, list) and all(isinstance(entry, Mapping) for entry in history):
         filled = sum(1 for entry in history if entry.get("empty_layer") is not True)
         if filled == layer_count:
-            return [copy.deepcopy(dict(entry)) for entry in history]
+            return [copy_json(entry) for entry in history]
     created = _created(config)
     synthetic: list[Json] = []
     for number in range(1, layer_count + 1):
@@ -150,8 +151,15 @@ def compose_config(
     labels_chain = [wrapper_entrypoint(wrapper.config.labels) for wrapper in chain]
     base_inner = base.config.container
 
-    composed: Json = copy.deepcopy(dict(base.config.document))
-    inner: Json = copy.deepcopy(dict(base_inner))
+    # Copied without what is made anew (so big histories or label sets are not copied only
+    # to be replaced), keeping each key's place: the bytes follow the base's key order.
+    composed: Json = {
+        key: None if key in _REMADE else copy_json(value)
+        for key, value in base.config.document.items()
+    }
+    inner: Json = {
+        key: None if key in _REMADE_INNER else copy_json(value) for key, value in base_inner.items()
+    }
     inner["Entrypoint"] = [*labels_chain, *base.config.entrypoint]
 
     env = list(base.config.env)
@@ -162,7 +170,7 @@ def compose_config(
             env = merge_env(env, wrapper.config.env)
             inner["Env"] = env
         labels.update(wrapper.config.labels)
-    inner["Labels"] = copy.deepcopy(labels)
+    inner["Labels"] = copy_json(labels)
 
     composed["config"] = inner
     composed["rootfs"] = {
@@ -213,14 +221,12 @@ def apply_overrides(inner: Json, overrides: Overrides) -> None:
     if overrides.cmd is not None:
         inner["Cmd"] = list(overrides.cmd)
     if overrides.env:
-        env = list(inner.get("Env") or [])
-        for name, value in overrides.env:
-            entry = f"{name}={value}"
-            places = [n for n, item in enumerate(env) if _env_name(item) == name]
-            for place in places:
-                env[place] = entry
-            if not places:
-                env.append(entry)
+        current = inner.get("Env") or []
+        env = [current] if isinstance(current, str) else list(current)
+        wanted = {name: f"{name}={value}" for name, value in overrides.env}
+        present = {_env_name(item) for item in env}
+        env = [wanted.get(_env_name(item), item) for item in env]
+        env += [entry for name, entry in wanted.items() if name not in present]
         inner["Env"] = env
     if overrides.labels:
         inner["Labels"] = {**(inner.get("Labels") or {}), **dict(overrides.labels)}

@@ -6,6 +6,8 @@ pull of the same wrap reads it back. The work itself is pure (`compose`,
 `platforms`); this module fetches its inputs through the `ImageSource`, runs
 the platforms of an index in parallel, and stores configs, manifests and the
 source records of every blob before the composition record points at them.
+A composition whose documents the bucket's lifecycle removed is composed again
+from the digests its source records name (`recompose`): the same digests again.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from ociwrap.platforms import plan_wrappers, select
 from ociwrap.recipes import Recipe
 from ociwrap.records import composition_key
 from ociwrap.reference import ImageRef
-from ociwrap.sources import SourceRecords, blob_source, manifest_source
-from ociwrap.store import Store
+from ociwrap.sources import SourceRecords, blob_source, made_from, manifest_source
+from ociwrap.store import Store, StoredManifest
 
 if TYPE_CHECKING:
     from ociwrap.signatures import Signatures
@@ -87,9 +89,21 @@ class Composer:
         """An image of the recipe resolved to its digest, and admitted by the policy."""
         resolved = with_role(role, image, lambda: self.images.resolve(image))
         assert isinstance(resolved, Resolved)
+        return self._admit(role, resolved)
+
+    def _pinned(self, role: str, image: ImageRef, digest: str) -> Resolved:
+        """An image of the recipe as it was at `digest` (its name unchanged), admitted."""
+        stored = with_role(role, image, lambda: self.images.manifest(image.repository, digest))
+        assert isinstance(stored, StoredManifest)
+        return self._admit(role, Resolved(image, digest, stored.media_type))
+
+    def _admit(self, role: str, resolved: Resolved) -> Resolved:
         if self.check is not None:
             self.check.check(role, resolved)
         return resolved
+
+    def _roles(self, recipe: Recipe) -> list[str]:
+        return ["base", *(_role(recipe, n) for n in range(len(recipe.wrappers)))]
 
     def compose(self, recipe: Recipe) -> Composition:
         """The wrapped manifest (or index) for the current base and wrapper digests.
@@ -98,10 +112,9 @@ class Composer:
         the same keys; within this process later callers wait and reuse it.
         """
         with self._locks.lock(recipe.scope):
-            roles = ["base", *(_role(recipe, n) for n in range(len(recipe.wrappers)))]
             resolved = parallel_map(  # base and wrappers at once: their upstreams add no time
                 lambda pair: self._resolve(*pair),
-                list(zip(roles, [recipe.base, *recipe.wrappers], strict=True)),
+                list(zip(self._roles(recipe), [recipe.base, *recipe.wrappers], strict=True)),
                 PARALLEL_PLATFORMS,
             )
             base, wrappers = resolved[0], resolved[1:]
@@ -112,15 +125,22 @@ class Composer:
                 telemetry.cache("composition", "stored")
                 return found
             telemetry.event("compositions")
-            composition = self._compose_now(recipe, base, wrappers)
-            record = {
-                "digest": composition.digest,
-                "mediaType": composition.media_type,
-                "manifest": composition.body.decode(),
-            }
-            self.store.put_json(key, record)
-            self.hot.put(key, record, size=len(composition.body))
-            return composition
+            return self._compose_now(recipe, base, wrappers, key)
+
+    def recompose(self, recipe: Recipe, base: str, wrappers: Sequence[str]) -> Composition:
+        """Compose `recipe` again from the base and wrapper digests a composition was made
+        of, storing all of it again (the same inputs make the same digests); the base and
+        wrappers are read by digest, from the bucket or else their upstreams."""
+        with self._locks.lock(recipe.scope):
+            images = [recipe.base, *recipe.wrappers]
+            resolved = parallel_map(
+                lambda triple: self._pinned(*triple),
+                list(zip(self._roles(recipe), images, [base, *wrappers], strict=True)),
+                PARALLEL_PLATFORMS,
+            )
+            telemetry.event("compositions")
+            key = composition_key(recipe, base, wrappers)
+            return self._compose_now(recipe, resolved[0], resolved[1:], key)
 
     def _recorded(self, record: dict[str, Any]) -> Composition | None:
         """The composition a record names. Records carry the manifest itself (one S3 read
@@ -181,7 +201,12 @@ class Composer:
         }
         return False, (Descriptor(base.media_type, base.digest, size, raw),)
 
-    def _compose_now(self, recipe: Recipe, base: Resolved, wrappers: list[Resolved]) -> Composition:
+    def _compose_now(
+        self, recipe: Recipe, base: Resolved, wrappers: list[Resolved], key: str
+    ) -> Composition:
+        """Compose, store every document and its source record, then the composition
+        record (under `key`) that makes it found by tag."""
+        inputs = made_from(base.digest, [wrapper.digest for wrapper in wrappers])
         jobs: list[Callable[[], Any]] = [lambda: self._platforms(base)]
         jobs += [
             lambda wrapper=wrapper, n=n: self._wrapper_document(wrapper, _role(recipe, n))
@@ -205,7 +230,9 @@ class Composer:
                 wrapper.digest if entry is None else entry.digest
                 for wrapper, entry in zip(wrappers, chosen, strict=True)
             ]
-            return base_entry, self._compose_one(recipe, base, base_entry.digest, wrappers, digests)
+            return base_entry, self._compose_one(
+                recipe, base, base_entry.digest, wrappers, digests, inputs
+            )
 
         entries = parallel_map(compose_platform, plan, PARALLEL_PLATFORMS)
         made: list[compose.Composed | compose.ComposedIndex] = [c for _, c in entries]
@@ -216,13 +243,20 @@ class Composer:
             )
             index = made[-1]
             self.images.keep(index.manifest_digest, index.manifest_bytes, index.media_type)
-            self.sources.record(recipe.scope, {index.manifest_digest: manifest_source()})
+            self.sources.record(recipe.scope, {index.manifest_digest: manifest_source() | inputs})
         if self.signatures is not None:  # before the composition record makes it servable
             self.signatures.sign(
                 recipe,
                 [(c.manifest_digest, c.media_type, c.size) for c in made],
             )
         top = made[-1]
+        record = {
+            "digest": top.manifest_digest,
+            "mediaType": top.media_type,
+            "manifest": top.manifest_bytes.decode(),
+        }
+        self.store.put_json(key, record)
+        self.hot.put(key, record, size=len(top.manifest_bytes))
         return Composition(top.manifest_digest, top.media_type, top.manifest_bytes)
 
     def _compose_one(
@@ -232,6 +266,7 @@ class Composer:
         base_digest: str,
         wrappers: list[Resolved],
         wrapper_digests: list[str],
+        inputs: dict[str, Any],
     ) -> compose.Composed:
         """Compose one platform: store its config, manifest and blob sources."""
         base_image = self._image(base, base_digest, "base")
@@ -255,8 +290,9 @@ class Composer:
         for n, image in enumerate(wrapper_images):
             for layer in image.manifest.layers:
                 sources.setdefault(layer.digest, blob_source("wrapper", layer.size, n))
-        sources[composed.config_digest] = blob_source("generated", len(composed.config_bytes))
-        sources[composed.manifest_digest] = manifest_source()
+        config = blob_source("generated", len(composed.config_bytes))
+        sources[composed.config_digest] = config | inputs
+        sources[composed.manifest_digest] = manifest_source() | inputs
         run_together(  # no record points at any of them before the composition record
             lambda: self.store.put_blob(composed.config_digest, composed.config_bytes),
             lambda: self.images.keep(

@@ -16,7 +16,7 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -27,12 +27,18 @@ def parallel_map(call: Callable[[T], R], items: Iterable[T], max_workers: int) -
     """`[call(item) for item in items]`, run on up to `max_workers` threads, in order.
 
     Each task runs in a copy of the caller's context; the first exception is raised.
+    Once a call fails, no further call starts (those under way are waited for): the
+    platforms of a composition stop with the first one that ran out of time, rather
+    than each composing in turn only to be refused its writes.
     """
     items = list(items)
     if len(items) <= 1 or max_workers <= 1:
         return [call(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
         futures = [pool.submit(contextvars.copy_context().run, call, item) for item in items]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            future.cancel()  # only those not started yet: after a failure, or none
         return [future.result() for future in futures]
 
 

@@ -7,7 +7,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ociwrap.allowlist import parse_upstream_allow
 from ociwrap.errors import RegistryError
+from ociwrap.hops import alias_points_here
 
 
 def parse_aliases(text: str) -> dict[str, str]:
@@ -79,6 +81,10 @@ TOKEN_MAX_TTL_SECONDS = 30 * 86400
 #: Under API Gateway's 30 s cut, with the Lambda's 29 s timeout and a second to answer.
 REQUEST_TIMEOUT_SECONDS = 28
 STALE_IF_ERROR_SECONDS = 86400
+#: Days the bucket keeps what it can make again (its lifecycle rules, set by the template
+#: from the same parameter); see `retention`.
+CACHE_RETENTION_DAYS = 30
+DAY_SECONDS = 86400
 MIRROR_MAX_BYTES = 1024**3
 #: The most MIRROR_MAX_BYTES may be: a copy continued on another instance reads its staged
 #: parts back within one request to rebuild their hash (see `staging`), which must fit.
@@ -95,6 +101,7 @@ class Settings:
     tag_ttl_seconds: int = 300
     request_timeout_seconds: int = REQUEST_TIMEOUT_SECONDS
     stale_if_error_seconds: int = STALE_IF_ERROR_SECONDS
+    cache_retention_days: int = CACHE_RETENTION_DAYS
     mirror_max_bytes: int = MIRROR_MAX_BYTES
     s3_endpoint_url: str | None = None
     log_level: str = "INFO"
@@ -110,6 +117,8 @@ class Settings:
     signing_key_file: str | None = None
     wrapper_policy_secret: str | None = None
     wrapper_policy_file: str | None = None
+    #: Patterns of the upstream repositories names may reach; None: any (see `allowlist`).
+    upstream_allow: tuple[str, ...] | None = None
 
     @property
     def signing(self) -> bool:
@@ -123,9 +132,10 @@ class Settings:
             raise RegistryError(
                 "UNAVAILABLE", "ARTIFACT_BUCKET is not set: the registry has no bucket", status=503
             )
+        aliases = parse_aliases(env.get("REGISTRY_ALIASES", ""))
         settings = cls(
             bucket=bucket,
-            aliases=parse_aliases(env.get("REGISTRY_ALIASES", "")),
+            aliases=aliases,
             presign_ttl_seconds=_int(env, "PRESIGN_TTL_SECONDS", 3600),
             tag_ttl_seconds=_int(env, "TAG_TTL_SECONDS", 300),
             request_timeout_seconds=_int(
@@ -136,6 +146,9 @@ class Settings:
             ),
             mirror_max_bytes=_int(
                 env, "MIRROR_MAX_BYTES", MIRROR_MAX_BYTES, maximum=MIRROR_LIMIT_BYTES, unit="bytes"
+            ),
+            cache_retention_days=_int(
+                env, "CACHE_RETENTION_DAYS", CACHE_RETENTION_DAYS, unit="days"
             ),
             s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip() or None,
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
@@ -157,9 +170,25 @@ class Settings:
             signing_key_file=_text(env, "SIGNING_KEY_FILE"),
             wrapper_policy_secret=_text(env, "WRAPPER_POLICY_SECRET"),
             wrapper_policy_file=_text(env, "WRAPPER_POLICY_FILE"),
+            upstream_allow=parse_upstream_allow(env.get("UPSTREAM_ALLOW", ""), aliases),
         )
+        for alias, url in aliases.items():
+            if alias_points_here(url, settings.public_hostname):
+                raise ValueError(
+                    f"REGISTRY_ALIASES entry {alias}={url} points at PUBLIC_HOSTNAME "
+                    f"({settings.public_hostname}): ociwrap would fetch from itself"
+                )
         if settings.signing_kms_key_id and settings.signing_key_file:
             raise ValueError("set SIGNING_KMS_KEY_ID or SIGNING_KEY_FILE, not both")
+        stale_window = settings.tag_ttl_seconds + settings.stale_if_error_seconds
+        if settings.cache_retention_days * DAY_SECONDS < stale_window:
+            # The lifecycle counts from a tag record's last write: it must not remove a
+            # record that stale-if-error may still serve.
+            raise ValueError(
+                f"CACHE_RETENTION_DAYS={settings.cache_retention_days} must cover "
+                f"TAG_TTL_SECONDS + STALE_IF_ERROR_SECONDS ({stale_window} seconds): the bucket "
+                "would remove tag records that stale-if-error may still serve"
+            )
         if settings.signing and not settings.public_hostname:
             # The signed identity is the name clients pull: never one taken from a request.
             raise ValueError("signing needs PUBLIC_HOSTNAME, the host clients pull from")

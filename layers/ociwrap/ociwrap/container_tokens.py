@@ -6,7 +6,8 @@ lowercase base32, so it can be part of a repository name) with its expiry;
 Tokens live in `tokens/<id>.json` (the bucket's lifecycle rule removes them after
 30 days); a revoked token is overwritten with a tombstone. Lookups are cached for
 a few seconds per instance, so a revocation reaches every warm instance within
-`CACHE_SECONDS`.
+`CACHE_SECONDS`. A token names only images this registry may pull (UPSTREAM_ALLOW):
+checked when it is made, and again at each pull, for the setting may have changed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ociwrap import errors
+from ociwrap.admission import Admission
 from ociwrap.memcache import BoundedCache
 from ociwrap.recipes import Recipe, TokenRequest, parse_token_request, token_recipe
 from ociwrap.store import Store
@@ -52,16 +54,19 @@ class ContainerTokens:
         store: Store,
         aliases: dict[str, str],
         max_ttl_seconds: int,
+        admission: Admission,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.aliases = aliases
+        self.admission = admission  # a token names only images this registry may pull
         self.max_ttl_seconds = max_ttl_seconds
         self.clock = clock
         self._hot = BoundedCache(max_entries=1024)
 
     def create(self, body: Any) -> Token:
         request = parse_token_request(body, self.aliases, self.max_ttl_seconds)
+        self.admission.images(request.base, request.wrappers)
         token = new_token()
         expires = self.clock() + request.ttl_seconds
         self.store.put_json(token_key(token), {"request": request.document, "expires": expires})

@@ -13,12 +13,12 @@ byte-for-byte the upstream's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ociwrap import mediatypes as mt
-from ociwrap.digest import is_any_digest
+from ociwrap.digest import digest_problem, is_any_digest
 from ociwrap.errors import RegistryError, manifest_invalid
 from ociwrap.platforms import Platform, is_attestation
 
@@ -110,6 +110,12 @@ class Image:
 Document = ImageManifest | ImageIndex
 
 
+def shown(digest: str) -> str:
+    """A digest as error messages quote it: escaped, cut after 140 characters (a sha512
+    digest is 135)."""
+    return repr(digest if len(digest) <= 140 else digest[:139] + "…")
+
+
 def parse_descriptor(value: Any, role: str, what: str) -> Descriptor:
     if not isinstance(value, Mapping):
         raise invalid(role, f"{what} is not a descriptor object")
@@ -119,10 +125,47 @@ def parse_descriptor(value: Any, role: str, what: str) -> Descriptor:
     digest = value.get("digest")
     if not isinstance(digest, str) or not is_any_digest(digest):
         raise invalid(role, f"{what} has no valid digest")
+    problem = digest_problem(digest)
+    if problem is not None:
+        raise invalid(role, f"{what} has digest {shown(digest)}: {problem}")
     size = value.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise invalid(role, f"{what} has no valid size")
     return Descriptor(media_type, digest, size, value)
+
+
+def _descriptors(document: Json) -> Iterator[tuple[str, Any]]:
+    """(what, descriptor) of every descriptor a manifest or an index holds, by the names
+    errors give them."""
+    for key, what in (("config", "config"), ("subject", "subject")):
+        if key in document:
+            yield what, document[key]
+    for key, what in (("layers", "layer"), ("manifests", "index entry")):
+        entries = document.get(key)
+        if isinstance(entries, list):
+            for number, entry in enumerate(entries, start=1):
+                yield f"{what} {number}", entry
+
+
+def check_digests(document: Any, manifest: str) -> None:
+    """`400 MANIFEST_INVALID` naming the first descriptor (of `manifest`, e.g.
+    `repo@sha256:…`) whose digest is not a valid digest of its algorithm.
+
+    Run on every upstream manifest and index before it is kept, proxied or composed
+    from, so that no document with such a descriptor is stored, served or signed."""
+    if not isinstance(document, Mapping):
+        return
+    for what, descriptor in _descriptors(document):
+        if not isinstance(descriptor, Mapping):
+            continue
+        digest = descriptor.get("digest")
+        problem = digest_problem(digest) if isinstance(digest, str) else "not a string"
+        if problem is not None:
+            said = f"digest {shown(digest)}" if isinstance(digest, str) else "no valid digest"
+            raise manifest_invalid(
+                f"{what} of {manifest} has {said}: {problem}",
+                detail={"manifest": manifest, "descriptor": what, "reason": problem},
+            )
 
 
 def _check_schema(value: Any, role: str) -> Json:

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 
 from ociwrap import deadline, errors, telemetry
 from ociwrap.concurrency import KeyedLocks, run_together
+from ociwrap.digest import digest_matches
 from ociwrap.documents import (
     Document,
     ImageConfig,
     ImageManifest,
+    check_digests,
     invalid,
     parse_config,
     parse_document,
@@ -188,8 +190,21 @@ class ImageSource:
         return stored
 
     def fetch(self, repo: Repository, ref: str, accept: Iterable[str]) -> Manifest:
-        """A manifest fetched now (by tag or digest, with this Accept), verified and kept."""
+        """A manifest fetched now (by tag or digest, with this Accept), verified and kept:
+        its bytes match the digest asked for, whatever its algorithm, and every descriptor
+        in it carries a valid digest (else nothing is kept)."""
         fetched = self.fetcher.get_manifest(repo, ref, accept)
+        if ":" in ref and not digest_matches(fetched.body, ref):
+            raise errors.upstream_unavailable(
+                f"upstream registry {repo.registry.name} sent a manifest for {ref[:140]} "
+                "whose bytes do not hash to that digest",
+                detail={"repository": str(repo)},
+            )
+        try:
+            value = parse_json(fetched.body)  # as the fetcher read it: it parses
+        except DocumentError:
+            value = None
+        check_digests(value, f"{repo}@{fetched.digest}")
         run_together(
             lambda: self.keep(fetched.digest, fetched.body, fetched.media_type),
             lambda: self.links.add(repo, fetched.digest),
@@ -241,6 +256,12 @@ class ImageSource:
         return config
 
 
+def _names_a_descriptor(exc: RegistryError) -> bool:
+    """An upstream document's descriptor is invalid (`check_digests`): its message does
+    not say which image of the composition it is about yet."""
+    return isinstance(exc.detail, dict) and "descriptor" in exc.detail
+
+
 def with_role(role: str, image: ImageRef, call: Callable[[], object]) -> object:
     """Run an upstream read for the base or the wrapper; say which one an error is about."""
     try:
@@ -250,6 +271,11 @@ def with_role(role: str, image: ImageRef, call: Callable[[], object]) -> object:
             raise errors.manifest_unknown(
                 f"{role} image {image} not found: {exc.message}",
                 detail={"image": str(image), "role": role},
+            ) from exc
+        if exc.code == "MANIFEST_INVALID" and _names_a_descriptor(exc):
+            raise errors.manifest_invalid(
+                f"{role} image {image}: {exc.message}",
+                detail={"image": role, "name": str(image), **exc.detail},
             ) from exc
         if exc.code == "MANIFEST_INVALID":
             raise

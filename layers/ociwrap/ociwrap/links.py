@@ -8,6 +8,9 @@ claim (a HEAD's digest, a descriptor in someone else's manifest) never makes
 one. Links of anonymous upstreams last; links of private upstreams (fetched
 with a login) last TAG_TTL_SECONDS, after which the upstream is asked again, so
 no name shows private content the upstream did not confirm for it recently.
+Links are part of the bucket's cache (see `retention`): the lifecycle removes them
+and what they point at, a missing link sends the request to the upstream again, and
+a link never vouches that what it points at is still there.
 """
 
 from __future__ import annotations

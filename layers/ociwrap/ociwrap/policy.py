@@ -10,8 +10,10 @@ require it to come from a trusted signer. The policy is one JSON document:
 An image is matched by its repository as ociwrap names it (`docker.io/library/busybox`,
 `ghcr.io/acme/tool`, `<alias>/path`) against each rule of its list in order; the
 first match decides. `*` and `?` stay inside one path component, `**` crosses
-them. A rule with `keys` requires a cosign signature (`sha256-<hex>.sig`) of the
-image's digest by one of them; `"unsigned": true` admits the images without one.
+them: the globs of UPSTREAM_ALLOW, matched the same way, in one pass over the name (a
+name built to make a pattern backtrack costs no more than any other). A rule with
+`keys` requires a cosign signature (`sha256-<hex>.sig`) of the image's digest by one
+of them; `"unsigned": true` admits the images without one.
 A wrapper that no rule matches is refused (once there is a wrapper policy, only
 what it names is trusted); a base that no rule matches is admitted (bases are
 optional).
@@ -20,10 +22,11 @@ optional).
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from ociwrap.allowlist import glob_match
 
 ROLES = ("wrappers", "bases")
 MAX_RULES = 256
@@ -42,7 +45,6 @@ class Rule:
     images: str
     keys: tuple[bytes, ...]
     unsigned: bool
-    matcher: re.Pattern[str]
 
     @property
     def fingerprint(self) -> str:
@@ -60,30 +62,10 @@ class Policy:
     def rule_for(self, role: str, repository: str) -> Rule | None:
         """The first rule of `role`'s list ("base" or a wrapper) matching `repository`."""
         rules = self.bases if role == "base" else self.wrappers
-        return next((rule for rule in rules if rule.matcher.fullmatch(repository)), None)
+        return next((rule for rule in rules if glob_match(rule.images, repository)), None)
 
     def admits_unmatched(self, role: str) -> bool:
         return role == "base" or not self.has_wrapper_rules
-
-
-def pattern_regex(pattern: str) -> re.Pattern[str]:
-    """A glob over repository names: `**` any characters, `*` and `?` none of them `/`."""
-    parts = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            parts.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            parts.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            parts.append("[^/]")
-            i += 1
-        else:
-            parts.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(parts))
 
 
 def _check_key(where: str, key: Any) -> bytes:
@@ -119,7 +101,7 @@ def _rule(where: str, value: Any) -> Rule:
     if unsigned == bool(keys):
         raise PolicyError(f'{where} needs either keys or "unsigned": true')
     checked = tuple(_check_key(f"{where}.keys[{n}]", key) for n, key in enumerate(keys))
-    return Rule(images, checked, unsigned, pattern_regex(images))
+    return Rule(images, checked, unsigned)
 
 
 def parse_policy(document: Any) -> Policy:

@@ -100,16 +100,28 @@ def _strings(name: str, value: Any, limit: int = MAX_LIST_ITEMS) -> list[str]:
 
 
 def _mapping(name: str, value: Any, key: re.Pattern[str] | None = None) -> dict[str, str]:
+    """An object of strings; names and values without NUL, which no config, environment
+    or label can hold (a C string ends there: what a runtime sets is not what was asked)."""
     if not isinstance(value, Mapping) or len(value) > MAX_MAP_ITEMS:
         raise invalid_field(name, f"expected an object of at most {MAX_MAP_ITEMS} strings")
     result: dict[str, str] = {}
     for item_key, item_value in value.items():
+        field = f"{name}.{_escaped(item_key[:40])}"
+        if "\x00" in item_key:
+            raise invalid_field(field, "the name must not contain NUL")
         if key is not None and not key.fullmatch(item_key):
-            raise invalid_field(f"{name}.{item_key[:40]}", "is not a valid name")
+            raise invalid_field(field, "is not a valid name")
         if not isinstance(item_value, str) or len(item_value) > MAX_STRING:
-            raise invalid_field(f"{name}.{item_key[:40]}", "expected a string")
+            raise invalid_field(field, "expected a string")
+        if "\x00" in item_value:
+            raise invalid_field(field, "must not contain NUL")
         result[item_key] = item_value
     return result
+
+
+def _escaped(text: str) -> str:
+    """`text` as an error names it: control characters written as escapes (`\\x00`)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _reference(name: str, value: Any, aliases: dict[str, str]) -> ImageRef:

@@ -2,15 +2,18 @@
 
 Dispatches each request to the pull-through proxy or to wrapped names, and
 wires both from settings, so the local gateway, the Lambda and tests build the
-same thing. Data flows one way: request → service → image source / composer →
-store / upstream → reply.
+same thing. Every upstream repository a name stands for is admitted here first
+(`admission`: UPSTREAM_ALLOW, never this registry itself), whatever is cached for
+it. Data flows one way: request → service → image source / composer → store /
+upstream → reply.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ociwrap import errors
+from ociwrap import errors, hops
+from ociwrap.admission import Admission
 from ociwrap.aws import make_client, make_s3_client
 from ociwrap.blobs import Blobs
 from ociwrap.composer import Composer
@@ -25,7 +28,7 @@ from ociwrap.memcache import BoundedCache
 from ociwrap.mirror import Mirror
 from ociwrap.proxy import ProxyService
 from ociwrap.recipes import Recipe, from_wrap
-from ociwrap.reference import check_reference, parse_wrap_name, resolve_repository
+from ociwrap.reference import Repository, check_reference, parse_wrap_name, resolve_repository
 from ociwrap.replies import Reply
 from ociwrap.secrets import SecretDocument
 from ociwrap.signatures import Signatures
@@ -56,9 +59,13 @@ class RegistryService:
         tokens: ContainerTokens,
         users: Users | None = None,
         signer: Signer | None = None,
+        *,
+        admission: Admission,
     ) -> None:
         self.settings = settings
         self.aliases = settings.aliases
+        self.admission = admission  # every upstream repository a name reaches passes here
+        self.hop_name = hops.own_name(settings.public_hostname, settings.bucket)
         self.proxy = proxy
         self.wrapped = wrapped
         self.tokens = tokens
@@ -66,19 +73,24 @@ class RegistryService:
         self.signer = signer  # signs compositions, when signing is configured
 
     def recipe(self, name: str) -> Recipe | None:
-        """The recipe a wrapped name stands for (wrap path or token image), else None."""
+        """The recipe a wrapped name stands for (wrap path or token image), admitted;
+        None when the name is no wrapped name."""
         if name.startswith(TOKEN_PREFIX):
             token, _, image = name[len(TOKEN_PREFIX) :].partition("/")
-            return self.tokens.recipe(token, image)
+            return self.admission.recipe(self.tokens.recipe(token, image))
         wrap = parse_wrap_name(name, self.aliases)
-        return from_wrap(wrap) if wrap is not None else None
+        return self.admission.recipe(from_wrap(wrap)) if wrap is not None else None
+
+    def repository(self, name: str) -> Repository:
+        """The upstream repository a proxied name stands for, admitted."""
+        return self.admission.repository(resolve_repository(name, self.aliases))
 
     def manifest(self, name: str, ref: str, accept: list[str], head: bool) -> Reply:
         check_reference(ref)
         recipe = self.recipe(name)
         if recipe is not None:
             return self.wrapped.manifest(recipe, ref, head)
-        return self.proxy.manifest(resolve_repository(name, self.aliases), ref, accept, head)
+        return self.proxy.manifest(self.repository(name), ref, accept, head)
 
     def blob(self, name: str, digest: str, head: bool, inline_config_max_bytes: int = 0) -> Reply:
         """A blob; a wrapped name's generated config of up to `inline_config_max_bytes`
@@ -89,15 +101,14 @@ class RegistryService:
             return self.wrapped.blob(
                 recipe, digest, head, inline_config_max_bytes=inline_config_max_bytes
             )
-        return self.proxy.blob(resolve_repository(name, self.aliases), digest, head)
+        return self.proxy.blob(self.repository(name), digest, head)
 
     def referrers(self, name: str, digest: str, artifact_type: str | None) -> Reply:
         check_digest(digest)
         recipe = self.recipe(name)
         if recipe is not None:
             return self.wrapped.referrers(recipe, digest, artifact_type)
-        repo = resolve_repository(name, self.aliases)
-        return self.proxy.referrers(repo, digest, artifact_type)
+        return self.proxy.referrers(self.repository(name), digest, artifact_type)
 
     def signing_key(self) -> bytes:
         """The public key signatures of compositions verify with (PEM)."""
@@ -111,7 +122,7 @@ class RegistryService:
         recipe = self.recipe(name)
         if recipe is not None:
             return self.wrapped.tags(recipe)
-        return self.proxy.tags(name, resolve_repository(name, self.aliases), n, last)
+        return self.proxy.tags(name, self.repository(name), n, last)
 
 
 def build_service(settings: Settings | None = None) -> RegistryService:
@@ -130,7 +141,9 @@ def build_service(settings: Settings | None = None) -> RegistryService:
     )
     ecr = EcrLogins(lambda region: make_client("ecr", "Amazon ECR", region))
     logins = UpstreamLogins(credentials, ecr if settings.ecr_logins else None)
-    fetcher = Fetcher(Transport(logins))
+    admission = Admission(settings.upstream_allow, settings.public_hostname)
+    hop = hops.own_name(settings.public_hostname, settings.bucket)
+    fetcher = Fetcher(Transport(logins, hop=hop))
     cache = BoundedCache(max_entries=1024, max_bytes=48 * 1024 * 1024)
     links = Links(store, cache, settings.tag_ttl_seconds, logins.private)
     images = ImageSource(
@@ -142,7 +155,14 @@ def build_service(settings: Settings | None = None) -> RegistryService:
         cache=cache,
     )
     mirror = Mirror(store, links, settings.mirror_max_bytes)
-    blobs = Blobs(store, fetcher, mirror, settings.presign_ttl_seconds, cache)
+    blobs = Blobs(
+        store,
+        fetcher,
+        mirror,
+        settings.presign_ttl_seconds,
+        cache,
+        retention_days=settings.cache_retention_days,
+    )
     sources = SourceRecords(store, cache)
     signer = make_signer(settings)
     signatures = None
@@ -177,9 +197,10 @@ def build_service(settings: Settings | None = None) -> RegistryService:
         settings,
         ProxyService(images, fetcher, blobs),
         WrappedService(composer, sources, images, blobs, signatures),
-        ContainerTokens(store, settings.aliases, settings.token_max_ttl_seconds),
+        ContainerTokens(store, settings.aliases, settings.token_max_ttl_seconds, admission),
         users,
         signer,
+        admission=admission,
     )
 
 

@@ -11,6 +11,12 @@ was composed before signing was on, or is pulled under another spelling of the
 same wrap, or was signed by a key since rotated, is signed the first time its signature
 is asked for; never again after.
 
+The record keeps the signature manifest itself, and records never expire: when the
+bucket's lifecycle removes the signature's documents (see `retention`), they are stored
+again from it (the payload and config are made from the signed name and digest), and a
+composition made again keeps the signature it had. A signature is never made anew for
+what was signed already, so its digest stays what clients saw.
+
 ECDSA signatures are randomised: two instances signing the same manifest at once
 make two valid signature manifests, and the record keeps the last one written.
 """
@@ -18,7 +24,9 @@ make two valid signature manifests, and the record keeps the last one written.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from ociwrap import cosign, telemetry
 from ociwrap.concurrency import parallel_map
@@ -27,7 +35,7 @@ from ociwrap.memcache import BoundedCache
 from ociwrap.recipes import Recipe
 from ociwrap.records import signature_key
 from ociwrap.signing import Signer
-from ociwrap.sources import SourceRecords, blob_source, manifest_source
+from ociwrap.sources import SourceRecords, blob_source, manifest_source, signing
 from ociwrap.store import Store, StoredManifest
 
 PARALLEL_SIGNATURES = 4
@@ -61,48 +69,88 @@ class Signatures:
         return f"{self.hostname}/{recipe.name}"
 
     def sign(self, recipe: Recipe, manifests: Sequence[tuple[str, str, int]]) -> None:
-        """Sign each (digest, media type, size) composed for `recipe`, and keep them."""
-        parallel_map(
-            lambda entry: self._sign_one(recipe, *entry), list(manifests), PARALLEL_SIGNATURES
-        )
+        """Sign each (digest, media type, size) composed for `recipe`, and keep them; one
+        signed before (a composition made again) keeps its signature."""
+
+        def sign_one(digest: str, media_type: str, size: int) -> None:
+            if self.restore(recipe, digest) is None:
+                self._sign_one(recipe, digest, media_type, size)
+
+        parallel_map(lambda entry: sign_one(*entry), list(manifests), PARALLEL_SIGNATURES)
 
     def _sign_one(
         self, recipe: Recipe, digest: str, media_type: str, size: int
     ) -> cosign.SignatureManifest:
-        reference = self.reference(recipe)
-        payload = cosign.make_payload(reference, digest)
+        payload = cosign.make_payload(self.reference(recipe), digest)
         telemetry.event("signatures")
         signed = cosign.signature_manifest(
             payload,
             self.signer.sign(payload),
             {"mediaType": media_type, "digest": digest, "size": size},
         )
+        self._keep(recipe, digest, signed)
+        return signed
+
+    def _keep(self, recipe: Recipe, digest: str, signed: cosign.SignatureManifest) -> None:
+        """Store a signature of `digest`: its documents, their source records, its record."""
         self.store.put_blob(signed.config_digest, signed.config)
         self.store.put_blob(signed.payload_digest, signed.payload)
         self.images.keep(signed.digest, signed.body, cosign.OCI_MANIFEST)
+        made = signing(digest)
         self.sources.record(
             recipe.scope,
             {
-                signed.config_digest: blob_source("generated", len(signed.config)),
-                signed.payload_digest: blob_source("generated", len(signed.payload)),
-                signed.digest: {**manifest_source(), "signature": True},
+                signed.config_digest: blob_source("generated", len(signed.config)) | made,
+                signed.payload_digest: blob_source("generated", len(signed.payload)) | made,
+                signed.digest: {**manifest_source(), "signature": True} | made,
             },
         )
-        record = {"digest": signed.digest, "size": len(signed.body)}
+        record = {
+            "digest": signed.digest,
+            "size": len(signed.body),
+            "manifest": signed.body.decode(),
+        }
         key = self._record_key(recipe, digest)
         self.store.put_json(key, record)
-        self.hot.put(key, record)
+        self.hot.put(key, record, size=len(signed.body))
+
+    def _record(self, recipe: Recipe, digest: str) -> dict[str, Any] | None:
+        key = self._record_key(recipe, digest)
+        record = self.hot.get_or_load(key, lambda: self.store.get_json(key))
+        return (
+            record if isinstance(record, dict) and isinstance(record.get("digest"), str) else None
+        )
+
+    def restore(self, recipe: Recipe, digest: str) -> cosign.SignatureManifest | None:
+        """Store again the signature of `digest` that its record holds (the bucket's lifecycle
+        may have removed its documents); None when no record holds one."""
+        record = self._record(recipe, digest)
+        text = record.get("manifest") if record is not None else None
+        if record is None or not isinstance(text, str):
+            return None
+        try:
+            document = json.loads(text)
+            [layer] = cosign.signed_layers(document)
+            payload = cosign.make_payload(self.reference(recipe), digest)
+            signed = cosign.signature_manifest(payload, layer.signature, document["subject"])
+        except (ValueError, KeyError, TypeError, cosign.SignatureFormatError):
+            return None
+        if signed.digest != record["digest"]:
+            return None
+        self._keep(recipe, digest, signed)
         return signed
 
     def find(self, recipe: Recipe, digest: str) -> tuple[str, StoredManifest] | None:
         """The signature manifest (digest, bytes) of a manifest composed for `recipe`;
         None when `digest` is no composed manifest of it (signatures are not signed)."""
-        key = self._record_key(recipe, digest)
-        record = self.hot.get_or_load(key, lambda: self.store.get_json(key))
-        if isinstance(record, dict):
+        record = self._record(recipe, digest)
+        if record is not None:
             stored = self.images.stored(record["digest"])
             if stored is not None:
                 return record["digest"], stored
+            restored = self.restore(recipe, digest)
+            if restored is not None:
+                return restored.digest, StoredManifest(restored.body, cosign.OCI_MANIFEST)
         source = self.sources.lookup(recipe.scope, digest)
         if not source or source.get("kind") != "manifest" or source.get("signature"):
             return None

@@ -4,15 +4,19 @@ A wrapped name answers only digests it is made of: a layer of its base or of
 its wrapper (fetched from that upstream repository), the generated config (in
 our bucket), or a manifest composed for it. One small idempotent record per
 digest, so concurrent writers agree; records never expire, so a pinned composed
-digest stays pullable.
+digest stays pullable. The records of composed manifests and configs also name the
+base and wrapper digests they were composed of, and those of a signature's documents
+the manifest it signs: the bucket's lifecycle removes the documents themselves (see
+`retention`), and these say how to make them again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ociwrap.concurrency import parallel_map
+from ociwrap.digest import is_digest
 from ociwrap.memcache import BoundedCache
 from ociwrap.records import source_key
 from ociwrap.store import Store
@@ -31,6 +35,33 @@ def blob_source(source: str, size: int, wrapper: int = 0) -> Record:
 
 def manifest_source() -> Record:
     return {"kind": "manifest"}
+
+
+def made_from(base: str, wrappers: Sequence[str]) -> Record:
+    """What a composed document is made again from: the base and wrapper digests it was
+    composed of (the same inputs compose to the same digests)."""
+    return {"base": base, "wrappers": list(wrappers)}
+
+
+def composed_from(record: Mapping[str, Any], wrappers: int) -> tuple[str, tuple[str, ...]] | None:
+    """The base and wrapper digests a record says its document was composed of; None when it
+    names none (a layer, a signature, or a record written before they were recorded)."""
+    base, made = record.get("base"), record.get("wrappers")
+    if not isinstance(base, str) or not is_digest(base) or not isinstance(made, list):
+        return None
+    if len(made) != wrappers or not all(isinstance(d, str) and is_digest(d) for d in made):
+        return None
+    return base, tuple(made)
+
+
+def signing(subject: str) -> Record:
+    """A signature's document: made again from the signature record of `subject`."""
+    return {"signs": subject}
+
+
+def signed_subject(record: Mapping[str, Any]) -> str | None:
+    subject = record.get("signs")
+    return subject if isinstance(subject, str) and is_digest(subject) else None
 
 
 class SourceRecords:

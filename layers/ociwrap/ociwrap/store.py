@@ -61,14 +61,17 @@ class Store:
                 return None
             raise
 
-    def _size(self, key: str) -> int | None:
+    def _head(self, key: str) -> dict[str, Any] | None:
         try:
-            head = self.s3.head_object(Bucket=self.bucket, Key=key)
+            return self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _missing(exc):
                 return None
             raise
-        return int(head["ContentLength"])
+
+    def _size(self, key: str) -> int | None:
+        head = self._head(key)
+        return None if head is None else int(head["ContentLength"])
 
     def _put(self, key: str, body: bytes, content_type: str) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
@@ -88,6 +91,12 @@ class Store:
 
     def blob_size(self, digest: str) -> int | None:
         return self._size(blob_key(digest))
+
+    def blob_written(self, digest: str) -> float | None:
+        """When the blob was last written (epoch s; lifecycle rules count from it), or None
+        when the bucket does not hold it."""
+        head = self._head(blob_key(digest))
+        return None if head is None else head["LastModified"].timestamp()
 
     def get_blob(self, digest: str) -> bytes | None:
         obj = self._get(blob_key(digest))

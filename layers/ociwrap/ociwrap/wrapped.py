@@ -5,26 +5,33 @@ wrapper tags are in the name; the base tag for a token image), plus the digests
 of what was composed for it. Blobs are answered only for digests the
 composition is made of: a layer from the base or a wrapper repository, or the
 generated config in our bucket. What came from a private upstream is shown only
-while that upstream still confirms access.
+while that upstream still confirms access. A composed manifest or config (or a
+signature's document) that the bucket's lifecycle removed is made again on request,
+from what its source record says it was made of (see `retention`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ociwrap import cosign, errors, replies
 from ociwrap.blobs import Blobs
 from ociwrap.composer import Composer
 from ociwrap.digest import is_digest
+from ociwrap.errors import RegistryError
 from ociwrap.imagesource import ImageSource, with_role
 from ociwrap.recipes import Recipe
 from ociwrap.referrers import referrers_reply
 from ociwrap.replies import Reply
-from ociwrap.sources import SourceRecords
+from ociwrap.sources import SourceRecords, composed_from, signed_subject
 from ociwrap.store import OCTET_STREAM
 
 if TYPE_CHECKING:
     from ociwrap.signatures import Signatures
+
+Held = TypeVar("Held")
 
 
 class WrappedService:
@@ -55,11 +62,12 @@ class WrappedService:
         if is_digest(ref):
             self._confirm_private(recipe)
             record = self.sources.lookup(recipe.scope, ref) or {}
-            stored = self.images.stored(ref) if record.get("kind") == "manifest" else None
-            if stored is None:
+            if record.get("kind") != "manifest":
                 raise errors.manifest_unknown(
                     f"manifest {ref} was not composed for {recipe.name}", detail={"digest": ref}
                 )
+            held = partial(self.images.stored, ref)
+            stored = held() or self._again(recipe, ref, record, held, errors.manifest_unknown)
             return replies.content(stored.body, stored.media_type, ref, head)
         signed = cosign.signed_digest(ref)
         if signed is not None and ref != recipe.tag:
@@ -82,6 +90,8 @@ class WrappedService:
         """The `sha256-<hex>.sig` tag: the signature of a manifest composed for this name."""
         self._confirm_private(recipe)
         found = self.signatures.find(recipe, digest) if self.signatures is not None else None
+        if found is None and self.signatures is not None and self._made_again(recipe, digest):
+            found = self.signatures.find(recipe, digest)  # signed now, from what it signs
         if found is None:
             why = "it was not composed here" if self.signatures else "signing is not configured"
             raise errors.manifest_unknown(
@@ -122,14 +132,11 @@ class WrappedService:
             if head:
                 return replies.blob_head(digest, size)
             if size <= inline_config_max_bytes:
-                body = self.blobs.store.get_blob(digest)
-                if body is None:
-                    raise errors.blob_unknown(
-                        f"blob {digest} of {recipe.name} is missing from the registry's bucket",
-                        detail={"digest": digest},
-                    )
+                read = partial(self.blobs.store.get_blob, digest)
+                body = read() or self._again(recipe, digest, record, read, errors.blob_unknown)
                 return replies.content(body, OCTET_STREAM, digest, head=False)
-            return self.blobs.stored(digest)
+            stored = partial(self.blobs.stored, digest)
+            return stored() or self._again(recipe, digest, record, stored, errors.blob_unknown)
         if record["source"] == "base":
             image = recipe.base
         else:
@@ -138,6 +145,53 @@ class WrappedService:
                 raise errors.blob_unknown(f"blob {digest} is not part of {recipe.name}")
             image = recipe.wrappers[number]
         return self.blobs.upstream(image.repository, digest, head, size=size)
+
+    def _made_again(self, recipe: Recipe, digest: str) -> bool:
+        """Whether a manifest composed for this name was gone from the bucket and is now
+        made again (404 when it cannot be)."""
+        record = self.sources.lookup(recipe.scope, digest) or {}
+        if record.get("kind") != "manifest" or self.images.stored(digest) is not None:
+            return False
+        held = partial(self.images.stored, digest)
+        self._again(recipe, digest, record, held, errors.manifest_unknown)
+        return True
+
+    def _again(
+        self,
+        recipe: Recipe,
+        digest: str,
+        record: dict[str, Any],
+        held: Callable[[], Held | None],
+        unknown: Callable[..., RegistryError],
+    ) -> Held:
+        """What `held` finds once a document of this name that the bucket no longer holds
+        (its lifecycle removed it) is made again: a signature's from its signature record,
+        a composed manifest or config by composing the base and wrapper digests it was made
+        of again (the same digests). `unknown` (404) says why when it cannot be."""
+        why = "nothing records what it was made of (pull the name by its tag)"
+        subject, inputs = signed_subject(record), composed_from(record, len(recipe.wrappers))
+        try:
+            if subject is not None:
+                why = "its signature is no longer recorded"
+                if self.signatures is None:
+                    why = "signing is not configured"
+                else:
+                    self.signatures.restore(recipe, subject)
+            elif inputs is not None:
+                why = "composing its base and wrapper digests again made other digests"
+                self.composer.recompose(recipe, *inputs)
+        except RegistryError as exc:
+            if exc.status != 404:
+                raise
+            why = exc.message
+        found = held()
+        if found is None:
+            raise unknown(
+                f"{digest} of {recipe.name} is no longer in the registry's bucket (it expired) "
+                f"and cannot be made again: {why}",
+                detail={"digest": digest},
+            )
+        return found
 
     def tags(self, recipe: Recipe) -> Reply:
         return replies.json_reply({"name": recipe.name, "tags": [recipe.tag]})

@@ -98,17 +98,25 @@ def _lookup(host: str, port: int) -> list[tuple]:
         raise TimeoutError(f"looking up {host} took too long") from exc
 
 
+def resolve(host: str) -> list[str]:
+    """Every address `host` resolves to, looked up as a connection's host is (bounded)."""
+    return [info[4][0] for info in _lookup(host, 443)]
+
+
 def _addresses(host: str, port: int, policy: Policy) -> list[tuple]:
     """Every address of `host`; refused as a whole if ANY of them breaks the policy."""
     if refuses_name(policy, host):
         raise AddressRefused(host, "loopback", policy)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # An IPv6 literal's zone id (`[fe80::1%25eth0]` in a URL) is no name to look up: the
+    # address is judged without it (zones only scope link-local addresses, refused anyway).
+    literal = host.split("%", 1)[0] if family == socket.AF_INET6 else host
     try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        socket.inet_pton(family, literal)
     except OSError:
         infos = _lookup(host, port)
     else:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
+        infos = [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (literal, port))]
     for info in infos:
         address = info[4][0]
         if not allows(policy, address):

@@ -7,10 +7,12 @@ the one asked for), whose media type is an image manifest or index (from the
 document itself when the upstream's `Content-Type` is generic); redirect
 targets that are absolute http(s) URLs safe to put in a header; tag lists of
 strings. Blob requests never follow redirects: a client gets the upstream's own
-signed `Location`. A blob body may be asked for from an offset (`Range`, to
-continue a copy); a `206` counts only if its `Content-Range` starts exactly
-there and runs to the blob's end, and a `200` is taken as the whole blob. Error
-bodies of upstreams are never read.
+signed `Location`, once it passed the registry's address policy as the client would
+read it (see `locations`); every other redirect (manifests, configs, sizes) is followed
+here, through the guard. A blob body may be asked for from an offset (`Range`, to
+continue a copy); a `206` counts only if its `Content-Range` starts exactly there and
+runs to the blob's end, and a `200` is taken as the whole blob. Error bodies of
+upstreams are never read.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from ociwrap.errors import RegistryError
 from ociwrap.jsondoc import DocumentError, parse_json
 from ociwrap.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
 from ociwrap.reference import Repository, is_tag
+from ociwrap.upstream import connection, locations
 from ociwrap.upstream.bodies import declared_length, plain_length, range_end, read_body
 from ociwrap.upstream.tokens import refused_login, wants_login
-from ociwrap.upstream.transport import Transport
+from ociwrap.upstream.transport import Transport, policy_of
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_TAG_LIST_BYTES = 4 * 1024 * 1024
@@ -97,6 +100,20 @@ def redirect_target(response: requests.Response, registry: str) -> str:
         raise errors.upstream_unavailable(
             f"upstream registry {registry} sent an invalid redirect",
             detail={"registry": registry},
+        )
+    return location
+
+
+def handed_out(location: str, repo: Repository, digest: str) -> str:
+    """A blob's redirect target, refused (403) unless a client may be sent there: it goes
+    to the client unfollowed, so no connection guard would ever see it."""
+    name = repo.registry.name
+    refused = locations.refusal(location, policy_of(repo.registry), connection.resolve)
+    if refused is not None:
+        raise errors.denied(
+            f"upstream registry {name} redirected blob {digest} to {refused}; "
+            "the redirect is not passed on",
+            detail={"registry": name, "digest": digest},
         )
     return location
 
@@ -187,7 +204,7 @@ class Fetcher:
         response = self.transport.request(repo, "GET", f"blobs/{digest}", headers)
         name = repo.registry.name
         if response.is_redirect:
-            return Blob(location=redirect_target(response, name))
+            return Blob(location=handed_out(redirect_target(response, name), repo, digest))
         try:
             if response.status_code == 200:
                 return Blob(response=response, size=plain_length(response, name))

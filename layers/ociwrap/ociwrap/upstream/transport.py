@@ -6,7 +6,10 @@ or S3. Every request goes through the session of its registry's address policy
 draws its time from the request's deadline, and comes back as a response or as
 a RegistryError that names the upstream: 403 for a refused address, 504 for
 time, 502 for everything else. 502/503/504 answers to GET and HEAD are retried
-with backoff while the deadline leaves room; a refused address never is.
+with backoff while the deadline leaves room; a refused address never is, and
+neither is anything for a request that came through another ociwrap registry
+(its first hop retries). Every request carries this deployment's `Via` entry
+(see `hops`); an answer that carries it back is a request loop, `403 DENIED`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Protocol
 import requests
 import urllib3
 
-from ociwrap import deadline, errors, telemetry
+from ociwrap import deadline, errors, hops, telemetry
 from ociwrap.credentials import Credential
 from ociwrap.errors import RegistryError
 from ociwrap.reference import Registry, Repository
@@ -99,8 +102,11 @@ class Logins(Protocol):
 class Transport:
     """Sends requests to upstream registries on behalf of the fetcher."""
 
-    def __init__(self, logins: Logins | None = None, ca_bundle: str | None = None) -> None:
+    def __init__(
+        self, logins: Logins | None = None, ca_bundle: str | None = None, hop: str = "ociwrap"
+    ) -> None:
         self._sessions = {policy: UpstreamSession(policy, ca_bundle) for policy in Policy}
+        self.hop = hop  # this deployment's name in `Via`
         self.tokens = Tokens()
         self.logins = logins
         self._basic: set[str] = set()  # registries that asked for Basic auth
@@ -124,8 +130,9 @@ class Transport:
             else (f"upstream registry {registry.name}")
         )
         session = self._sessions[policy_of(registry)]
-        headers = {"User-Agent": USER_AGENT, **(headers or {})}
-        for attempt in range(1, STATUS_ATTEMPTS + 1):
+        headers = {"User-Agent": USER_AGENT, **(headers or {}), "Via": hops.via(self.hop)}
+        attempts = 1 if hops.forwarded() else STATUS_ATTEMPTS
+        for attempt in range(1, attempts + 1):
             started = time.perf_counter()
             try:
                 response = session.request(
@@ -147,11 +154,18 @@ class Transport:
                 telemetry.upstream_call(registry.name, started, failed=True)
                 raise transport_error(exc, who) from exc
             telemetry.upstream_call(registry.name, started, failed=response.status_code >= 500)
+            if hops.came_back(response.headers.get("Via", ""), self.hop):
+                response.close()
+                raise errors.denied(
+                    f"request loop: {who} is this registry itself; a registry alias or an "
+                    "image name points ociwrap at itself",
+                    detail={"registry": registry.name},
+                )
             backoff = BACKOFF_SECONDS * 2 ** (attempt - 1)
             if (
                 response.status_code in RETRY_STATUSES
                 and method in ("GET", "HEAD")
-                and attempt < STATUS_ATTEMPTS
+                and attempt < attempts
                 and deadline.timeout(float("inf")) > backoff + MIN_RETRY_SECONDS
             ):
                 response.close()

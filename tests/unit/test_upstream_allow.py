@@ -1,0 +1,142 @@
+"""UPSTREAM_ALLOW through the real handler: proxied names, wrap bases and wrappers and
+container tokens reach only the upstream repositories it allows; whatever else they name
+is `403 DENIED` naming the setting, before any upstream is asked or anything stored is
+served.
+
+In-process S3, a scripted upstream on 127.0.0.1 aliased `stub` (see `handler_on_stub`):
+`stub/team/base` and `stub/team/wrapper`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import app
+from ociwrap_local.events import LocalContext, build_event
+from scripted_upstream import digest_of, handler_on_stub
+
+LAYER = digest_of(b"layer of team/base")
+WRAP = "/v2/wrap/stub/team/base/1/with/stub/team/wrapper/1"
+Call = Callable[..., dict]
+
+
+@pytest.fixture
+def call(monkeypatch, scripted, loopback_only, dns) -> Iterator[Call]:
+    """The handler on `stub`; `call(method, path, body=None, **env)` (a changed
+    environment builds the service again, over the same bucket). Connections reach
+    loopback only and no name is looked up (`dns`): a name that got through sends nothing."""
+    handler_on_stub(monkeypatch, scripted)
+    monkeypatch.delenv("UPSTREAM_ALLOW", raising=False)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="unit-bucket")
+        app.reset_service()
+
+        def call(method: str, path: str, body=None, **env: str) -> dict:
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            if env:
+                app.reset_service()
+            data = json.dumps(body).encode() if body is not None else b""
+            event = build_event(method, path, [("Host", "registry.example.com")], data)
+            return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+
+        yield call
+        app.reset_service()
+
+
+def refusal(result: dict) -> str:
+    """The message of a `403 DENIED` (a HEAD's is empty: it has no body)."""
+    assert result["statusCode"] == 403, result
+    if not result["body"]:
+        return ""
+    error = json.loads(result["body"])["errors"][0]
+    assert error["code"] == "DENIED"
+    return error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v2/stub/team/base/manifests/1"),
+        ("HEAD", "/v2/stub/team/base/manifests/1"),
+        ("GET", f"/v2/stub/team/base/manifests/{'sha256:' + '1' * 64}"),
+        ("GET", f"/v2/stub/team/base/blobs/{LAYER}"),
+        ("HEAD", f"/v2/stub/team/base/blobs/{LAYER}"),
+        ("GET", "/v2/stub/team/base/tags/list"),
+        ("GET", f"/v2/stub/team/base/referrers/{'sha256:' + '1' * 64}"),
+    ],
+)
+def test_a_proxied_name_it_does_not_allow_is_refused_unasked(call, scripted, method, path):
+    message = refusal(call(method, path, UPSTREAM_ALLOW="stub/team/wrapper"))
+    if method == "GET":
+        assert "UPSTREAM_ALLOW" in message and "stub/team/base" in message
+    assert scripted.seen == []
+
+
+def test_a_proxied_name_it_allows_is_pulled(call, scripted):
+    allow = "docker.io/library/*,stub/team/*"
+    assert call("GET", "/v2/stub/team/base/manifests/1", UPSTREAM_ALLOW=allow)["statusCode"] == 200
+    assert call("GET", f"/v2/stub/team/base/blobs/{LAYER}")["statusCode"] == 307
+
+
+def test_docker_hub_names_are_matched_after_resolution(call, scripted, loopback_only):
+    """`busybox` is `docker.io/library/busybox`: refused by a pattern for `stub` alone,
+    without a lookup or a connection anywhere."""
+    for path in ("/v2/busybox/manifests/1", "/v2/library/busybox/manifests/1"):
+        message = refusal(call("GET", path, UPSTREAM_ALLOW="stub"))
+        assert "docker.io/library/busybox" in message
+    assert loopback_only == []
+
+
+@pytest.mark.parametrize(
+    ("allow", "refused"),
+    [("stub/team/base", "wrapper image stub/team/wrapper"), ("stub/**/wrapper", "base image")],
+)
+def test_a_wrapped_name_needs_its_base_and_wrapper_allowed(call, scripted, allow, refused):
+    message = refusal(call("GET", f"{WRAP}/manifests/latest", UPSTREAM_ALLOW=allow))
+    assert refused in message and "UPSTREAM_ALLOW" in message
+    assert scripted.seen == []
+    assert call("GET", f"{WRAP}/manifests/latest", UPSTREAM_ALLOW="stub/team/**")["statusCode"] == (
+        200
+    )
+
+
+def test_what_was_composed_before_is_not_served_once_refused(call, scripted):
+    """A composition in the bucket, its blobs and tags are all behind the same check."""
+    composed = call("GET", f"{WRAP}/manifests/latest")
+    assert composed["statusCode"] == 200
+    digest = composed["headers"]["Docker-Content-Digest"]
+    seen = len(scripted.seen)
+    for method, path in [
+        ("GET", f"{WRAP}/manifests/{digest}"),
+        ("GET", f"{WRAP}/blobs/{LAYER}"),
+        ("GET", f"{WRAP}/tags/list"),
+    ]:
+        assert "UPSTREAM_ALLOW" in refusal(call(method, path, UPSTREAM_ALLOW="stub/team/base"))
+    assert len(scripted.seen) == seen
+
+
+def test_a_container_token_names_only_allowed_images(call, scripted):
+    body = {"image": "stub/team/base:1", "wrappers": ["stub/team/wrapper:1"]}
+    message = refusal(call("POST", "/v1alpha/tokens", body=body, UPSTREAM_ALLOW="stub/team/base"))
+    assert "wrapper image stub/team/wrapper" in message and "UPSTREAM_ALLOW" in message
+    created = call("POST", "/v1alpha/tokens", body=body, UPSTREAM_ALLOW="stub/team/*")
+    assert created["statusCode"] == 201
+    image = json.loads(created["body"])["targetImage"].removeprefix("registry.example.com/")
+    name, tag = image.rsplit(":", 1)
+    assert call("GET", f"/v2/{name}/manifests/{tag}")["statusCode"] == 200
+    seen = len(scripted.seen)
+    # The setting changed since the token was made: its pulls are refused now.
+    message = refusal(call("GET", f"/v2/{name}/manifests/{tag}", UPSTREAM_ALLOW="stub/team/base"))
+    assert "wrapper image stub/team/wrapper" in message
+    assert len(scripted.seen) == seen
+
+
+def test_unset_allows_any_upstream(call, scripted):
+    assert call("GET", f"{WRAP}/manifests/latest")["statusCode"] == 200
+    assert call("GET", "/v2/stub/team/base/tags/list")["statusCode"] != 403
