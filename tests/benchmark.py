@@ -800,8 +800,8 @@ def latencies(stack: Stack, rounds: int) -> dict[str, Any]:
 
 def compose_micro() -> list[dict[str, Any]]:
     """Pure composition cost: manifests and configs in, bytes out, no I/O."""
-    from ociwrap import compose
-    from ociwrap.documents import parse_image
+    from ociwrap.image import compose
+    from ociwrap.image.documents import parse_image
 
     artifacts = standard_images()
     base, wrapper = artifacts["base"], artifacts["wrapper-2layers"]
@@ -831,9 +831,9 @@ def compose_big(rounds: int) -> dict[str, Any]:
     """Composing configs with 50 000 `Env` entries, labels and history entries on base and
     wrapper alike (and 1 000 shared names), read as an upstream's bytes are: pure, no I/O."""
     from harness.big_configs import big_image
-    from ociwrap import compose
-    from ociwrap.documents import parse_image
-    from ociwrap.jsondoc import parse_json
+    from ociwrap.image import compose
+    from ociwrap.image.documents import parse_image
+    from ociwrap.image.jsondoc import parse_json
 
     sides = {side: big_image(side, BIG_ENTRIES) for side in ("base", "wrapper")}
     base, wrapper = (
@@ -862,8 +862,8 @@ def login_costs(rounds: int) -> dict[str, Any]:
 
     import bcrypt
 
-    from ociwrap.access import Users
-    from ociwrap.secrets import SecretDocument
+    from ociwrap.registry.access import Users
+    from ociwrap.runtime.secrets import SecretDocument
 
     def basic(user: str, password: str) -> str:
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -878,7 +878,7 @@ def login_costs(rounds: int) -> dict[str, Any]:
         users = Users(
             SecretDocument("REGISTRY_AUTH_SECRET", None, "REGISTRY_AUTH_FILE", str(users_file))
         )
-        refusals = logging.getLogger("ociwrap.access")
+        refusals = logging.getLogger("ociwrap.registry.access")
         refusals.disabled = True  # one "login refused" line per try is not the report
         try:
             users.check(basic("ci", "warm-up"))  # reads the file

@@ -30,7 +30,7 @@ def worker_count(env: dict[str, str] | os._Environ[str] = os.environ) -> int:
 def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     os.environ.setdefault("ARTIFACT_BUCKET", "ociwrap-local")
-    from ociwrap.config import Settings
+    from ociwrap.registry.settings import Settings
 
     try:
         port = int(os.environ.get("PORT", "5000"))

@@ -12,8 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from ociwrap.errors import RegistryError
-from ociwrap.replies import Reply
+from ociwrap.registry.replies import Reply
+from ociwrap.runtime.errors import RegistryError
 
 API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 

@@ -15,8 +15,9 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from answers import error_response, login_required, to_response
 from deadlines import in_time, request_deadline
 from observe import logger, metrics, record, tracing
-from ociwrap import deadline, errors, hops, replies, telemetry
-from ociwrap.errors import RegistryError
+from ociwrap.registry import replies
+from ociwrap.runtime import deadline, errors, hops, telemetry
+from ociwrap.runtime.errors import RegistryError
 from page_routes import INLINE_CONFIG_HEADERS, inline_config_limit
 from page_routes import router as page_router
 from routes import parse_route, split_accept

@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ociwrap import deadline, errors
-from ociwrap.config import REQUEST_TIMEOUT_SECONDS
-from ociwrap.errors import RegistryError
-from ociwrap.replies import Reply
+from ociwrap.registry.replies import Reply
+from ociwrap.registry.settings import REQUEST_TIMEOUT_SECONDS
+from ociwrap.runtime import deadline, errors
+from ociwrap.runtime.errors import RegistryError
 from wiring import service
 
 #: Kept back from the Lambda's remaining time, to render and send the answer.

@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from ociwrap.telemetry import RequestStats
+from ociwrap.runtime.telemetry import RequestStats
 from routes import parse_route
 
 NAMESPACE = "ociwrap"

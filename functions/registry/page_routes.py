@@ -29,7 +29,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from answers import to_response
-from ociwrap.replies import Reply
+from ociwrap.registry.replies import Reply
 from wiring import service
 
 PAGE_DIR = Path(__file__).with_name("page")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ociwrap.mediatypes import SERVABLE_TYPES, bare
+from ociwrap.names.mediatypes import SERVABLE_TYPES, bare
 
 
 @dataclass(frozen=True)

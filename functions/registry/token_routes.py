@@ -9,10 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from answers import json_response, to_response
-from ociwrap import errors
-from ociwrap.jsondoc import DocumentError, parse_json
-from ociwrap.recipes import invalid_field
-from ociwrap.replies import Reply
+from ociwrap.names.reference import token_image_name
+from ociwrap.registry.replies import Reply
+from ociwrap.runtime import errors
 from wiring import service
 
 #: The largest token request body (a request is kilobytes; this is generous).
@@ -41,19 +40,15 @@ def create_token() -> Response:
     body = decoded.encode() if isinstance(decoded, str) else b""
     if len(body) > MAX_TOKEN_BODY:
         raise _too_large()
-    try:
-        document = parse_json(body)
-    except DocumentError as exc:
-        raise invalid_field("(body)", f"not a JSON document: {exc}") from exc
     registry = service()
-    token = registry.tokens.create(document)
+    token = registry.tokens.create(body)
     host = registry.settings.public_hostname or event.headers.get("host", "localhost")
     image = f"{token.request.repository}:{token.request.tag}"
     return json_response(
         201,
         {
             "token": token.token,
-            "targetImage": f"{host}/wt/{token.token}/{image}",
+            "targetImage": f"{host}/{token_image_name(token.token, image)}",
             "expiresAt": _expires_at(token.expires),
         },
     )

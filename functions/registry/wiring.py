@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ociwrap.service import RegistryService
+    from ociwrap.registry.service import RegistryService
 
 _lock = threading.Lock()
 _service: RegistryService | None = None
@@ -22,7 +22,7 @@ def service() -> RegistryService:
     global _service
     with _lock:
         if _service is None:
-            from ociwrap.service import build_service
+            from ociwrap.registry.wiring import build_service
 
             _service = build_service()
         return _service

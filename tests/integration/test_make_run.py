@@ -79,7 +79,7 @@ def test_smoke_script_passes_against_the_local_gateway(shared_gateway, pushed_im
     """The deployment smoke test, run where it can be: the same checks on the local gateway."""
     import smoke
 
-    from ociwrap import hops
+    from ociwrap.runtime import hops
 
     status = smoke.main(
         [

@@ -43,22 +43,22 @@ EQUIVALENT = Path(__file__).resolve().parent / "equivalent.toml"
 
 #: Each pure module (under layers/ociwrap/ociwrap) and the unit tests that are its own.
 MODULES: dict[str, tuple[str, ...]] = {
-    "reference.py": ("test_reference.py",),
-    "digest.py": ("test_digest.py",),
-    "mediatypes.py": ("test_mediatypes.py",),
-    "platforms.py": ("test_platforms.py",),
-    "documents.py": ("test_documents.py", "test_compose.py"),
-    "compose.py": ("test_compose.py", "test_recipes.py"),
-    "compose_config.py": ("test_compose.py", "test_recipes.py"),
-    "jsondoc.py": ("test_jsondoc.py",),
+    "names/reference.py": ("test_reference.py",),
+    "names/digest.py": ("test_digest.py",),
+    "names/mediatypes.py": ("test_mediatypes.py",),
+    "image/platforms.py": ("test_platforms.py",),
+    "image/documents.py": ("test_documents.py", "test_compose.py"),
+    "image/compose.py": ("test_compose.py", "test_recipes.py"),
+    "image/wrapped_config.py": ("test_compose.py", "test_recipes.py"),
+    "image/jsondoc.py": ("test_jsondoc.py",),
     "upstream/guard.py": ("test_guard.py",),
     "upstream/bodies.py": ("test_bodies.py",),
     "upstream/challenge.py": ("test_challenge.py",),
-    "cosign.py": ("test_cosign.py",),
-    "policy.py": ("test_policy.py",),
-    "referrers.py": ("test_referrers.py",),
-    "allowlist.py": ("test_allowlist.py",),
-    "hops.py": ("test_hops.py",),
+    "signing/cosign.py": ("test_cosign.py",),
+    "signing/policy.py": ("test_policy.py",),
+    "registry/referrers.py": ("test_referrers.py",),
+    "names/allowlist.py": ("test_allowlist.py",),
+    "runtime/hops.py": ("test_hops.py",),
 }
 #: What the unit tests' conftest needs beside the test files.
 SUPPORT = ("conftest.py", "scripted_upstream.py")

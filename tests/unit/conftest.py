@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from ociwrap.aws import make_s3_client
+from ociwrap.runtime.aws import make_s3_client
 from scripted_upstream import Scripted
 
 

@@ -17,9 +17,9 @@ from moto import mock_aws
 
 import app
 from harness.gateway import LocalGateway
-from ociwrap.access import Users, basic_login, cost_of, parse_htpasswd
-from ociwrap.errors import RegistryError
-from ociwrap.secrets import SecretDocument
+from ociwrap.registry.access import Users, basic_login, cost_of, parse_htpasswd
+from ociwrap.runtime.errors import RegistryError
+from ociwrap.runtime.secrets import SecretDocument
 from ociwrap_local.events import LocalContext, build_event
 
 PASSWORD = "correct horse battery staple"

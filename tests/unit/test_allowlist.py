@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from ociwrap.allowlist import allows, glob_match, parse_upstream_allow
-from ociwrap.config import Settings
+from ociwrap.names.allowlist import allows, glob_match, parse_upstream_allow
+from ociwrap.registry.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_a_name_built_to_backtrack_is_matched_in_one_pass():
     pattern = "docker.io/" + "*a" * 12 + "*b"
     name = "docker.io/" + "a" * 300
     script = (
-        "from ociwrap.allowlist import allows, glob_match\n"
+        "from ociwrap.names.allowlist import allows, glob_match\n"
         f"print(allows(({pattern!r}, 'docker.io/**/x'), {name!r}), "
         f"glob_match({pattern!r}, {name[:-1] + 'b'!r}))"
     )

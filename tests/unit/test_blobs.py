@@ -11,14 +11,14 @@ import hashlib
 import boto3
 import pytest
 
-from ociwrap import deadline
-from ociwrap.blobs import Blobs
-from ociwrap.errors import RegistryError
-from ociwrap.links import Links
-from ociwrap.memcache import BoundedCache
-from ociwrap.mirror import Mirror
-from ociwrap.reference import Registry, Repository
-from ociwrap.store import Store
+from ociwrap.bucket.links import Links
+from ociwrap.bucket.store import Store
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.registry.blobs import Blobs
+from ociwrap.registry.mirror import Mirror
+from ociwrap.runtime import deadline
+from ociwrap.runtime.errors import RegistryError
+from ociwrap.runtime.memcache import BoundedCache
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 from scripted_upstream import drip
@@ -160,13 +160,13 @@ def sigv4(signed_at: str, expires: int) -> str:
     ],
 )
 def test_signed_url_expiry(url, expiry):
-    from ociwrap.blobs import url_expiry
+    from ociwrap.registry.blobs import url_expiry
 
     assert url_expiry(url) == expiry
 
 
 def test_how_long_a_signed_url_is_reused():
-    from ociwrap.blobs import location_ttl
+    from ociwrap.registry.blobs import location_ttl
 
     now = 1_700_000_000.0
     assert location_ttl(sigv4("20231114T221320Z", 3000), now) == 60  # at most a minute

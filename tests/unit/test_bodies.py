@@ -14,8 +14,8 @@ import requests
 import urllib3
 from urllib3._collections import HTTPHeaderDict
 
-from ociwrap import deadline
-from ociwrap.errors import RegistryError
+from ociwrap.runtime import deadline
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream.bodies import (
     _Inflater,
     broken_off,

@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 
 import app
-from ociwrap.errors import RegistryError
-from ociwrap.reference import Registry, Repository
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream import connection, guard
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ociwrap import compose
-from ociwrap.compose import (
+from ociwrap.image import compose
+from ociwrap.image.compose import (
     ANNOTATION_BASE_DIGEST,
     ANNOTATION_BASE_NAME,
     ANNOTATION_WRAPPER_DIGEST,
@@ -21,18 +21,18 @@ from ociwrap.compose import (
     Composed,
     canonical_json,
 )
-from ociwrap.compose_config import apply_overrides, merge_env, wrapper_entrypoint
-from ociwrap.compose_config import compose_config as compose_config_of
-from ociwrap.documents import (
+from ociwrap.image.documents import (
     ImageIndex,
     parse_descriptor,
     parse_document,
     parse_image,
     parse_manifest,
 )
-from ociwrap.errors import RegistryError
-from ociwrap.platforms import plan_platforms as plan_entries
-from ociwrap.recipes import Overrides
+from ociwrap.image.platforms import plan_platforms as plan_entries
+from ociwrap.image.recipes import Overrides
+from ociwrap.image.wrapped_config import apply_overrides, merge_env, wrapper_entrypoint
+from ociwrap.image.wrapped_config import compose_config as compose_config_of
+from ociwrap.runtime.errors import RegistryError
 
 # Composition works on parsed documents; these take the JSON the upstreams send, so every
 # case below reads as "these documents in, these documents out".
@@ -517,7 +517,7 @@ def all_digests() -> list[str]:
 
 @pytest.mark.parametrize("seed", ["0", "1", "4242"])
 def test_digests_do_not_depend_on_the_hash_seed(seed):
-    library = Path(compose.__file__).resolve().parents[1]  # the ociwrap package this test imports
+    library = Path(compose.__file__).resolve().parents[2]  # the ociwrap package this test imports
     env = dict(os.environ, PYTHONHASHSEED=seed)
     env["PYTHONPATH"] = os.pathsep.join([str(library), str(Path(__file__).resolve().parents[1])])
     result = subprocess.run(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 
 from harness.big_configs import BASE_PATH, WRAPPER_ENTRYPOINT, big_image
-from ociwrap import compose
-from ociwrap.compose_config import apply_overrides, merge_env
-from ociwrap.documents import Image, parse_image
-from ociwrap.jsondoc import parse_json
-from ociwrap.recipes import Overrides
+from ociwrap.image import compose
+from ociwrap.image.documents import Image, parse_image
+from ociwrap.image.jsondoc import parse_json
+from ociwrap.image.recipes import Overrides
+from ociwrap.image.wrapped_config import apply_overrides, merge_env
 
 ENTRIES, SHARED = 50_000, 1_000
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ociwrap.config import Settings, parse_aliases
-from ociwrap.errors import RegistryError
+from ociwrap.registry.settings import Settings, parse_aliases
+from ociwrap.runtime.errors import RegistryError
 
 
 def test_defaults():

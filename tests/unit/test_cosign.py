@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from moto import mock_aws
 
-from ociwrap import cosign
-from ociwrap.errors import RegistryError
-from ociwrap.signing import FileSigner, KmsSigner, pem_of_der
+from ociwrap.runtime.errors import RegistryError
+from ociwrap.signing import cosign
+from ociwrap.signing.signers import FileSigner, KmsSigner, pem_of_der
 
 DIGEST = "sha256:" + "ab" * 32
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"

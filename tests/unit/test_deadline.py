@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ociwrap import deadline
-from ociwrap.concurrency import ordered_map, parallel_map
-from ociwrap.errors import RegistryError
-from ociwrap.reference import Registry, Repository
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.runtime import deadline
+from ociwrap.runtime.concurrency import ordered_map, parallel_map
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream.transport import Transport
 
 

@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 
 import app
-from ociwrap.digest import digest_problem
+from ociwrap.names.digest import digest_problem
 from ociwrap_local.events import LocalContext, build_event
 from scripted_upstream import digest_of, handler_on_stub, one_layer_image, serve_paths
 

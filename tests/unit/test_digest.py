@@ -3,7 +3,7 @@ path-safe pins, and hashing streams."""
 
 import pytest
 
-from ociwrap.digest import (
+from ociwrap.names.digest import (
     Hasher,
     check_digest,
     encoded,
@@ -12,7 +12,7 @@ from ociwrap.digest import (
     is_digest,
     sha256_of,
 )
-from ociwrap.errors import RegistryError
+from ociwrap.runtime.errors import RegistryError
 
 EMPTY = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 ABC = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

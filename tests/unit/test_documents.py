@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from ociwrap.documents import (
+from ociwrap.image.documents import (
     Descriptor,
     ImageIndex,
     check_digests,
@@ -20,8 +20,8 @@ from ociwrap.documents import (
     parse_manifest,
     string_list,
 )
-from ociwrap.errors import RegistryError
-from ociwrap.platforms import Platform
+from ociwrap.image.platforms import Platform
+from ociwrap.runtime.errors import RegistryError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -10,8 +10,8 @@ import zlib
 
 import pytest
 
-from ociwrap.errors import RegistryError
-from ociwrap.reference import Registry, Repository
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 from scripted_upstream import drip

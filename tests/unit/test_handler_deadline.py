@@ -20,7 +20,7 @@ import pytest
 
 import app
 import wiring
-from ociwrap import aws
+from ociwrap.runtime import aws
 from ociwrap_local.events import build_event
 
 DIGEST = "sha256:" + "ab" * 32

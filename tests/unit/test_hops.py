@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from ociwrap import hops
-from ociwrap.config import Settings
-from ociwrap.errors import RegistryError
+from ociwrap.registry.settings import Settings
+from ociwrap.runtime import hops
+from ociwrap.runtime.errors import RegistryError
 
 #: RFC 9110 section 7.6.3: `Via = #( received-protocol RWS received-by [ RWS comment ] )`,
 #: received-by a `uri-host [ ":" port ]` or a pseudonym (a token), comment in parentheses.

@@ -14,12 +14,12 @@ import time
 import boto3
 import pytest
 
-from ociwrap.errors import RegistryError
-from ociwrap.imagesource import ImageSource
-from ociwrap.links import Links
-from ociwrap.memcache import BoundedCache
-from ociwrap.reference import ImageRef, Registry, Repository
-from ociwrap.store import Store
+from ociwrap.bucket.links import Links
+from ociwrap.bucket.store import Store
+from ociwrap.names.reference import ImageRef, Registry, Repository
+from ociwrap.registry.imagesource import ImageSource
+from ociwrap.runtime.errors import RegistryError
+from ociwrap.runtime.memcache import BoundedCache
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 

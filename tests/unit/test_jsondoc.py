@@ -2,7 +2,7 @@
 
 import pytest
 
-from ociwrap.jsondoc import DocumentError, depth_exceeds, parse_json
+from ociwrap.image.jsondoc import DocumentError, depth_exceeds, parse_json
 
 
 def nested(depth: int) -> bytes:

@@ -10,13 +10,13 @@ import socket
 
 import pytest
 
-from ociwrap.credentials import Credential, CredentialsError, find, keys_for, parse_auths
-from ociwrap.ecr import EcrLogins, ecr_registry
-from ociwrap.errors import RegistryError
-from ociwrap.logins import UpstreamLogins
-from ociwrap.reference import Registry, Repository, resolve_repository
-from ociwrap.secrets import SecretDocument
+from ociwrap.names.reference import Registry, Repository, resolve_repository
+from ociwrap.runtime.errors import RegistryError
+from ociwrap.runtime.secrets import SecretDocument
 from ociwrap.upstream.challenge import choose
+from ociwrap.upstream.credentials import Credential, CredentialsError, find, keys_for, parse_auths
+from ociwrap.upstream.ecr import EcrLogins, ecr_registry
+from ociwrap.upstream.logins import UpstreamLogins
 from ociwrap.upstream.tokens import Tokens
 from ociwrap.upstream.transport import Transport
 
@@ -287,7 +287,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ecr(s3, clock):  # the module's moto mock serves ECR too
-    from ociwrap.aws import make_client
+    from ociwrap.runtime.aws import make_client
 
     return EcrLogins(lambda region: make_client("ecr", "Amazon ECR", region), clock)
 

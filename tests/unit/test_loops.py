@@ -16,7 +16,7 @@ import pytest
 from moto import mock_aws
 
 import app
-from ociwrap import hops
+from ociwrap.runtime import hops
 from ociwrap_local.events import LocalContext, build_event
 from scripted_upstream import Scripted, digest_of, handler_on_stub
 

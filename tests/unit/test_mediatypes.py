@@ -3,7 +3,7 @@ manifest really is. Expected values are spelled out as the specs spell them."""
 
 import pytest
 
-from ociwrap import mediatypes as mt
+from ociwrap.names import mediatypes as mt
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

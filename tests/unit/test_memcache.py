@@ -1,6 +1,6 @@
 """The warm-Lambda cache stays within its bounds and honours expiry."""
 
-from ociwrap.memcache import BoundedCache
+from ociwrap.runtime.memcache import BoundedCache
 
 
 class Clock:

@@ -2,9 +2,8 @@
 
 import pytest
 
-from ociwrap.documents import Descriptor
-from ociwrap.errors import RegistryError
-from ociwrap.platforms import (
+from ociwrap.image.documents import Descriptor
+from ociwrap.image.platforms import (
     Platform,
     compatible,
     is_attestation,
@@ -14,6 +13,7 @@ from ociwrap.platforms import (
     plan_wrappers,
     select,
 )
+from ociwrap.runtime.errors import RegistryError
 
 
 def entry(os: str, arch: str, variant: str | None = None, **extra: object) -> dict:

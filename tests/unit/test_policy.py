@@ -14,15 +14,15 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from ociwrap.errors import RegistryError
-from ociwrap.imagesource import Resolved
-from ociwrap.memcache import BoundedCache
-from ociwrap.policy import PolicyError, parse_policy
-from ociwrap.reference import ImageRef, Registry, Repository
-from ociwrap.secrets import SecretDocument
+from ociwrap.names.reference import ImageRef, Registry, Repository
+from ociwrap.registry.imagesource import Resolved
+from ociwrap.registry.verification import PolicySource, SignatureCheck
+from ociwrap.runtime.errors import RegistryError
+from ociwrap.runtime.memcache import BoundedCache
+from ociwrap.runtime.secrets import SecretDocument
+from ociwrap.signing.policy import PolicyError, parse_policy
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
-from ociwrap.verification import PolicySource, SignatureCheck
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"

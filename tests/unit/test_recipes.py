@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from ociwrap.compose import compose_image
-from ociwrap.documents import parse_image
-from ociwrap.errors import RegistryError
-from ociwrap.recipes import Overrides, parse_token_request, token_recipe
+from ociwrap.image.compose import compose_image
+from ociwrap.image.documents import parse_image
+from ociwrap.image.recipes import Overrides
+from ociwrap.registry.token_requests import parse_token_request, token_recipe
+from ociwrap.runtime.errors import RegistryError
 
 ALIASES = {"local": "http://127.0.0.1:5001"}
 PIN = "sha256:" + "a" * 64

@@ -2,9 +2,8 @@
 
 import pytest
 
-from ociwrap.errors import RegistryError
-from ociwrap.records import wrap_key
-from ociwrap.reference import (
+from ociwrap.image.recipes import wrap_scope
+from ociwrap.names.reference import (
     check_reference,
     parse_docker_reference,
     parse_image_path,
@@ -12,6 +11,7 @@ from ociwrap.reference import (
     repository_of,
     resolve_repository,
 )
+from ociwrap.runtime.errors import RegistryError
 
 ALIASES = {"local": "http://127.0.0.1:5001"}
 
@@ -74,9 +74,9 @@ def test_wrap_spellings_share_one_identity():
     """`busybox/1` and `docker.io/library/busybox/1` are the same wrap (same blob records)."""
     short = parse_wrap_name("wrap/busybox/1/with/acme/tool/2", {})
     long = parse_wrap_name("wrap/docker.io/library/busybox/1/with/index.docker.io/acme/tool/2", {})
-    assert wrap_key(short) == wrap_key(long)
+    assert wrap_scope(short) == wrap_scope(long)
     other = parse_wrap_name("wrap/busybox/2/with/acme/tool/2", {})
-    assert wrap_key(other) != wrap_key(short)
+    assert wrap_scope(other) != wrap_scope(short)
 
 
 @pytest.mark.parametrize("ref", ["latest", "1.36", "v1_2-3.x", "A" * 128])

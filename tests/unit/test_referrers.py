@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from ociwrap.errors import RegistryError
-from ociwrap.reference import Registry, Repository
-from ociwrap.referrers import clean_descriptor, descriptors_of, referrers_reply
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.registry.referrers import clean_descriptor, descriptors_of, referrers_reply
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 

@@ -50,16 +50,20 @@ COMMON: list[Shape] = [("", u, "!") for u in ("a", "a-", "0.", " ,", "/", "a=")]
 #: Each module-level pattern (`module:NAME`) and texts built for it: runs its repetitions
 #: can split in many ways, ended by what makes the match fail at the very end.
 ADVERSARIAL: dict[str, list[Shape]] = {
-    "ociwrap.access:_BCRYPT": [("$2b$10$", "a", "!"), ("$2", "$", ""), ("$2y$1", "0", "$")],
-    "ociwrap.allowlist:_PATTERN": [("", "a*", "A"), ("", "**/", "!")],
-    "ociwrap.hops:_ENTRY": [
+    "ociwrap.registry.access:_BCRYPT": [
+        ("$2b$10$", "a", "!"),
+        ("$2", "$", ""),
+        ("$2y$1", "0", "$"),
+    ],
+    "ociwrap.names.allowlist:_PATTERN": [("", "a*", "A"), ("", "**/", "!")],
+    "ociwrap.runtime.hops:_ENTRY": [
         ("1.1 ", "a", " (ociwrap"),
         ("1.1", " \t", "x"),
         ("HTTP/1.1 ", "a.", " \t(ociwra"),
         ("1.1 a", " ", "(ociwrap)x"),
     ],
-    "ociwrap.proxy:_PAGE_SIZE": [("", "1", "a"), ("", "9", "")],
-    "ociwrap.reference:_COMPONENT": [
+    "ociwrap.registry.proxy:_PAGE_SIZE": [("", "1", "a"), ("", "9", "")],
+    "ociwrap.names.reference:_COMPONENT": [
         ("", "a", "!"),
         ("", "a", "-"),
         ("a", "-", "!"),
@@ -68,14 +72,14 @@ ADVERSARIAL: dict[str, list[Shape]] = {
         ("", "a.", ".."),
         ("", "a__", "___"),
     ],
-    "ociwrap.reference:_HOST": [
+    "ociwrap.names.reference:_HOST": [
         ("", "a", "-"),
         ("", "a-", "-.io"),
         ("", "a.", "-"),
         ("a", "-", ".io"),
         ("", "a.b-", "_.io"),
     ],
-    "ociwrap.reference:_TAG": [("", "a", "!"), ("_", "-.", "/"), ("", "A.", "")],
+    "ociwrap.names.reference:_TAG": [("", "a", "!"), ("_", "-.", "/"), ("", "A.", "")],
     "ociwrap.upstream.tokens:_TOKEN": [("", "a", " "), ("", "!~", "\x7f")],
     "ociwrap.upstream.bodies:_LENGTH": [("", "1", "a"), ("", "0", " ")],
     "ociwrap.upstream.bodies:_CONTENT_RANGE": [
@@ -108,25 +112,25 @@ ADVERSARIAL: dict[str, list[Shape]] = {
         ("", "a" * 62 + ".", "a" * 63),
     ],
     "ociwrap.upstream.locations:_NUMBER": [("0x", "f", "g"), ("", "0", "x")],
-    "ociwrap.ecr:_ECR_HOST": [
+    "ociwrap.upstream.ecr:_ECR_HOST": [
         ("", "1", ".dkr.ecr."),
         ("123456789012.dkr.ecr.", "a-", ".amazonaws.co"),
         ("123456789012.dkr.ecr-fips.", "-", "."),
         ("123456789012.dkr.ecr.a.amazonaws.com", ".cn", ""),
     ],
-    "ociwrap.config:_HOSTNAME": [
+    "ociwrap.registry.settings:_HOSTNAME": [
         ("", "a.", "-"),
         ("", "a-", ":"),
         ("a", "-", ":1"),
         ("a:", "1", ""),
     ],
-    "ociwrap.staging:_PART_NAME": [
+    "ociwrap.bucket.staging:_PART_NAME": [
         ("part-", "0", ".0"),
         ("part-00001.", "f", ".las"),
         ("part-00001." + "0" * 32, ".last", ""),
     ],
-    "ociwrap.digest:_SHA256": [("sha256:", "a", "!"), ("sha256:", "0", "")],
-    "ociwrap.digest:_ANY": [
+    "ociwrap.names.digest:_SHA256": [("sha256:", "a", "!"), ("sha256:", "0", "")],
+    "ociwrap.names.digest:_ANY": [
         ("", "a", "!"),
         ("", "a-", ":"),
         ("", "a+", ""),
@@ -134,13 +138,13 @@ ADVERSARIAL: dict[str, list[Shape]] = {
         ("", "a", ":!"),
         ("", "a._", "a:"),
     ],
-    "ociwrap.digest:_LOWER_HEX": [("", "a", "g"), ("", "0", "A")],
-    "ociwrap.digest:_PIN": [("sha256-", "a", "!"), ("sha256-", "0", "")],
-    "ociwrap.platforms:_ARM64_VARIANT": [("v8.", "1", ""), ("v", "8", "")],
-    "ociwrap.platforms:_ARCH_VARIANT": [("v", "1", "")],
-    "ociwrap.recipes:_PLATFORM": [("", "a", "/"), ("a/", "a", "/!"), ("", "a/", "/")],
-    "ociwrap.recipes:_ENV_NAME": [("", "a", "="), ("", "a", "\x00")],
-    "ociwrap.container_tokens:_TOKEN": [("", "a", "1"), ("", "2", "")],
+    "ociwrap.names.digest:_LOWER_HEX": [("", "a", "g"), ("", "0", "A")],
+    "ociwrap.names.digest:_PIN": [("sha256-", "a", "!"), ("sha256-", "0", "")],
+    "ociwrap.image.platforms:_ARM64_VARIANT": [("v8.", "1", ""), ("v", "8", "")],
+    "ociwrap.image.platforms:_ARCH_VARIANT": [("v", "1", "")],
+    "ociwrap.registry.token_requests:_PLATFORM": [("", "a", "/"), ("a/", "a", "/!"), ("", "a/", "/")],
+    "ociwrap.registry.token_requests:_ENV_NAME": [("", "a", "="), ("", "a", "\x00")],
+    "ociwrap.registry.container_tokens:_TOKEN": [("", "a", "1"), ("", "2", "")],
     "routes:_CONTENT": [
         ("/v2/", "a/", "manifests/"),
         ("/v2/", "a/manifests/", "x/y"),

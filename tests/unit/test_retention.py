@@ -23,15 +23,15 @@ from moto import mock_aws
 
 import app
 import wiring
-from ociwrap.aws import make_s3_client
-from ociwrap.blobs import Blobs
-from ociwrap.config import Settings
-from ociwrap.links import Links
-from ociwrap.memcache import BoundedCache
-from ociwrap.mirror import Mirror
-from ociwrap.retention import MIN_URL_SECONDS, HeldBlobs, removal_time, url_seconds
-from ociwrap.sources import composed_from
-from ociwrap.store import Store, blob_key, manifest_key
+from ociwrap.bucket.links import Links
+from ociwrap.bucket.retention import MIN_URL_SECONDS, HeldBlobs, removal_time, url_seconds
+from ociwrap.bucket.sources import composed_from
+from ociwrap.bucket.store import Store, blob_key, manifest_key
+from ociwrap.registry.blobs import Blobs
+from ociwrap.registry.mirror import Mirror
+from ociwrap.registry.settings import Settings
+from ociwrap.runtime.aws import make_s3_client
+from ociwrap.runtime.memcache import BoundedCache
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 from ociwrap_local.events import LocalContext, build_event, decode_result

@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterator
 import boto3
 import pytest
 
-from ociwrap import deadline
-from ociwrap.blobs import Blobs
-from ociwrap.errors import RegistryError
-from ociwrap.links import Links
-from ociwrap.memcache import BoundedCache
-from ociwrap.mirror import Mirror
-from ociwrap.reference import Registry, Repository
-from ociwrap.staging import PART_BYTES, Progress, Staging, area
-from ociwrap.store import Store
+from ociwrap.bucket.links import Links
+from ociwrap.bucket.staging import PART_BYTES, Progress, Staging, area
+from ociwrap.bucket.store import Store
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.registry.blobs import Blobs
+from ociwrap.registry.mirror import Mirror
+from ociwrap.runtime import deadline
+from ociwrap.runtime.errors import RegistryError
+from ociwrap.runtime.memcache import BoundedCache
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 

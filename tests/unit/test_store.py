@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from ociwrap.aws import make_s3_client
-from ociwrap.errors import RegistryError
-from ociwrap.store import Store
+from ociwrap.bucket.store import Store
+from ociwrap.runtime.aws import make_s3_client
+from ociwrap.runtime.errors import RegistryError
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_custom_endpoint_gives_path_style_urls(monkeypatch):
 
 def test_no_s3_call_starts_after_the_deadline(no_network, monkeypatch):
     """S3 draws from the request's deadline like the upstreams: nothing is sent once it passed."""
-    from ociwrap import deadline
+    from ociwrap.runtime import deadline
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from harness import cfn
-from ociwrap import container_tokens, records, staging, store
-from ociwrap.config import CACHE_RETENTION_DAYS, TOKEN_MAX_TTL_SECONDS
-from ociwrap.recipes import from_wrap
-from ociwrap.reference import ImageRef, parse_wrap_name, resolve_repository
+from ociwrap.bucket import records, staging, store
+from ociwrap.image.recipes import from_wrap
+from ociwrap.names.reference import ImageRef, parse_wrap_name, resolve_repository
+from ociwrap.registry import container_tokens
+from ociwrap.registry.settings import CACHE_RETENTION_DAYS, TOKEN_MAX_TTL_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -202,7 +203,7 @@ def test_environment_variables(template: dict[str, Any]) -> None:
 
 
 def test_template_sets_every_variable_the_settings_read(template: dict[str, Any]) -> None:
-    config = ROOT / "layers" / "ociwrap" / "ociwrap" / "config.py"
+    config = ROOT / "layers" / "ociwrap" / "ociwrap" / "registry" / "settings.py"
     read = set(re.findall(r"""env(?:\.get\(|,\s*)["']([A-Z][A-Z0-9_]+)["']""", config.read_text()))
     assert "ARTIFACT_BUCKET" in read, "config.py no longer reads settings the way this test looks"
     env = template["Globals"]["Function"]["Environment"]["Variables"]

@@ -77,7 +77,7 @@ def test_a_token_is_created_read_and_revoked(call):
 
 
 def test_tokens_are_unique_and_random():
-    from ociwrap.container_tokens import new_token
+    from ociwrap.registry.container_tokens import new_token
 
     tokens = {new_token() for _ in range(1000)}
     assert len(tokens) == 1000 and all(TOKEN.fullmatch(t) for t in tokens)

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from ociwrap import deadline
-from ociwrap.errors import RegistryError
-from ociwrap.reference import Registry, Repository
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.runtime import deadline
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream import connection
 from ociwrap.upstream.bodies import read_body
 from ociwrap.upstream.transport import Transport
@@ -340,7 +340,7 @@ def test_redirect_loops_end(scripted, repo):
 def test_parallel_requests_share_the_deadline_of_their_request(scripted, repo):
     """Threads started for one request carry its deadline (concurrency.parallel_map), and
     are gone when it returns."""
-    from ociwrap.concurrency import parallel_map
+    from ociwrap.runtime.concurrency import parallel_map
 
     stall = Stall(60)
     scripted.routes["GET", "/v2/team/app/manifests/1"] = stall

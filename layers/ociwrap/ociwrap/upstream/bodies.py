@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 import requests
 import urllib3
 
-from ociwrap import deadline, errors
-from ociwrap.errors import RegistryError
+from ociwrap.runtime import deadline, errors
+from ociwrap.runtime.errors import RegistryError
 
 CHUNK = 64 * 1024
 _LENGTH = re.compile(r"[0-9]{1,18}")

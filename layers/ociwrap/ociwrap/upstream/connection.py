@@ -25,7 +25,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import create_urllib3_context
 
-from ociwrap import deadline
+from ociwrap.runtime import deadline
 from ociwrap.upstream.guard import AddressRefused, Policy, allows, refuses_name
 
 #: One DNS lookup or TCP connect waits at most this long.

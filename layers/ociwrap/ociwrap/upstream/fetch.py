@@ -25,12 +25,12 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 
-from ociwrap import errors
-from ociwrap.digest import is_digest, sha256_of
-from ociwrap.errors import RegistryError
-from ociwrap.jsondoc import DocumentError, parse_json
-from ociwrap.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
-from ociwrap.reference import Repository, is_tag
+from ociwrap.image.jsondoc import DocumentError, parse_json
+from ociwrap.names.digest import is_digest, sha256_of
+from ociwrap.names.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
+from ociwrap.names.reference import Repository, is_tag
+from ociwrap.runtime import errors
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream import connection, locations
 from ociwrap.upstream.bodies import declared_length, plain_length, range_end, read_body
 from ociwrap.upstream.tokens import refused_login, wants_login

@@ -20,7 +20,7 @@ import requests
 from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
-from ociwrap import deadline
+from ociwrap.runtime import deadline
 from ociwrap.upstream.connection import CONNECT_CAP, IO_CAP, GuardedAdapter, tls_context, wait_limit
 from ociwrap.upstream.guard import Policy
 

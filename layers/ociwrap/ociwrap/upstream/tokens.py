@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ociwrap import errors
-from ociwrap.credentials import Credential
-from ociwrap.jsondoc import DocumentError, parse_json
-from ociwrap.memcache import BoundedCache
-from ociwrap.reference import Registry, Repository
+from ociwrap.image.jsondoc import DocumentError, parse_json
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.runtime import errors
+from ociwrap.runtime.memcache import BoundedCache
 from ociwrap.upstream.bodies import read_body
 from ociwrap.upstream.challenge import Challenge
+from ociwrap.upstream.credentials import Credential
 
 MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
 DEFAULT_LIFETIME = 60.0

@@ -20,11 +20,11 @@ from typing import Any, Protocol
 import requests
 import urllib3
 
-from ociwrap import deadline, errors, hops, telemetry
-from ociwrap.credentials import Credential
-from ociwrap.errors import RegistryError
-from ociwrap.reference import Registry, Repository
+from ociwrap.names.reference import Registry, Repository
+from ociwrap.runtime import deadline, errors, hops, telemetry
+from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream.challenge import choose
+from ociwrap.upstream.credentials import Credential
 from ociwrap.upstream.guard import AddressRefused, Policy
 from ociwrap.upstream.session import MAX_REDIRECTS, MIN_RETRY_SECONDS, UpstreamSession
 from ociwrap.upstream.tokens import Tokens
@@ -92,7 +92,7 @@ def transport_error(exc: BaseException, who: str) -> RegistryError:
 
 
 class Logins(Protocol):
-    """Where the transport gets upstream logins (see `ociwrap.logins`)."""
+    """Where the transport gets upstream logins (see `ociwrap.upstream.logins`)."""
 
     def for_registry(self, registry: Registry) -> Credential | None: ...
 

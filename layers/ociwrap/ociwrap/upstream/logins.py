@@ -1,0 +1,65 @@
+"""The logins in effect for upstream registries: configured ones, and ECR's from the role.
+
+Configured logins come from `UPSTREAM_CREDENTIALS_SECRET` (Lambda) or
+`UPSTREAM_CREDENTIALS_FILE` (locally), in Docker's `config.json` format; an
+upstream with a login is private, and what is fetched from it is served only
+under its own name (see `links`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from urllib.parse import urlsplit
+
+from ociwrap.names.reference import Registry
+from ociwrap.runtime import errors
+from ociwrap.runtime.secrets import SecretDocument
+from ociwrap.upstream.credentials import Credential, CredentialsError, find, parse_auths
+from ociwrap.upstream.ecr import EcrLogins, ecr_registry
+
+
+class UpstreamLogins:
+    """Looks up the login for an upstream registry (None for anonymous ones)."""
+
+    def __init__(self, document: SecretDocument, ecr: EcrLogins | None) -> None:
+        self.document = document
+        self.ecr = ecr
+        self._parsed: tuple[str, dict[str, Credential]] | None = None
+        self._lock = threading.Lock()
+
+    def _auths(self) -> dict[str, Credential]:
+        text = self.document.text()
+        if text is None:
+            return {}
+        with self._lock:
+            if self._parsed is None or self._parsed[0] != text:
+                try:
+                    self._parsed = (text, parse_auths(json.loads(text)))
+                except (ValueError, CredentialsError) as exc:
+                    setting = (
+                        self.document.secret_setting
+                        if self.document.secret_name
+                        else self.document.file_setting
+                    )
+                    why = str(exc) if isinstance(exc, CredentialsError) else "not JSON"
+                    raise errors.storage_unavailable(f"{setting} is not usable: {why}") from exc
+            return self._parsed[1]
+
+    def private(self, registry: Registry) -> bool:
+        """Is anything fetched from this registry fetched with a login?"""
+        host = urlsplit(registry.url).hostname or ""
+        return find(self._auths(), registry) is not None or (
+            self.ecr is not None and ecr_registry(host) is not None
+        )
+
+    def for_registry(self, registry: Registry) -> Credential | None:
+        found = find(self._auths(), registry)
+        if found is None and self.ecr is not None:
+            found = self.ecr.for_host(urlsplit(registry.url).hostname or "")
+        return found
+
+    def rejected(self, registry: Registry) -> None:
+        """The registry refused the login we sent: an ECR login is renewed next time."""
+        if self.ecr is not None:
+            self.ecr.forget(urlsplit(registry.url).hostname or "")
