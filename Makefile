@@ -9,6 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo podman umoci busybox-static runc containerd chromium chromium-driver
 TOOLS := docker-registry skopeo podman umoci busybox runc containerd ctr chromium chromedriver
 export PYTHONPATH := layers/ociwrap:functions/registry:dev
+UNIT_WORKERS ?= -n 3
 
 .PHONY: run test unit lint system-packages sam-build bench smoke clean mutate
 
@@ -55,12 +56,19 @@ sam-build: $(VENV)/.dev-deps
 	  echo "sam-build: no Python 3.12 (python3.12 on PATH or under pyenv): SAM build tests will skip" >&2; \
 	fi
 
+# Unit tests in parallel workers, then the integration tests serially (they share session
+# fixtures: registries, S3, clients); both always run, and the exit status fails if either does.
 test: system-packages lint sam-build
-	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/pytest
+	status=0; \
+	$(VENV)/bin/pytest $(UNIT_WORKERS) tests/unit || status=$$?; \
+	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/pytest tests/integration || status=$$?; \
+	exit $$status
 
-# The quick loop: unit tests only (no Debian packages, no processes beyond 127.0.0.1).
+# The quick loop: unit tests only (no Debian packages, no processes beyond 127.0.0.1), in
+# pytest-xdist workers: many tests wait on loopback sockets, so more workers than cores pay.
+# UNIT_WORKERS= (empty) runs them in one process.
 unit: $(VENV)/.dev-deps
-	$(VENV)/bin/pytest tests/unit
+	$(VENV)/bin/pytest $(UNIT_WORKERS) tests/unit
 
 # Mutation testing of the pure modules, each against its own unit tests (tests/mutation);
 # minutes, so not part of `make test`. ARGS picks modules, e.g. ARGS="reference.py --keep".

@@ -13,24 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
-from ociwrap_local.procs import set_parent_death_signal
+from ociwrap_local.procs import free_port, set_parent_death_signal, stop_process, wait_until
 
 START_TIMEOUT_SECONDS = 60.0
 #: `SIGNING_KMS_KEY_ID=embedded`: sign with a new key of the embedded KMS (moto's).
 EMBEDDED_KEY = "embedded"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class EmbeddedS3:
@@ -44,26 +36,26 @@ class EmbeddedS3:
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> EmbeddedS3:
         argv = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # a line per S3 request; the gateway logs its own
             stderr=subprocess.DEVNULL,
             preexec_fn=_as_child,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
+
+        def answering() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(
-                    f"the embedded S3 exited with {self.process.returncode} before it answered "
+                    f"the embedded S3 exited with {process.returncode} before it answered "
                     f"(`{' '.join(argv)}` shows why)"
                 )
-            if _answers(self.endpoint_url + "/"):
-                return self
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the embedded S3 did not answer at {self.endpoint_url}")
-            time.sleep(0.05)
+            return _answers(self.endpoint_url + "/")
+
+        if not wait_until(answering, timeout):
+            self.stop()
+            raise RuntimeError(f"the embedded S3 did not answer at {self.endpoint_url}")
+        return self
 
     def create_bucket(self, bucket: str) -> None:
         import boto3
@@ -94,14 +86,8 @@ class EmbeddedS3:
         return created["KeyMetadata"]["KeyId"]
 
     def stop(self, grace: float = 5.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(grace)
+        if self.process is not None:
+            stop_process(self.process, grace)
 
 
 def _as_child() -> None:

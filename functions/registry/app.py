@@ -8,21 +8,36 @@ images lives in the `ociwrap` library (the layer), which can be tested without A
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from answers import error_response, login_required, to_response
+from answers import (
+    Reply,
+    content_reply,
+    error_response,
+    login_required,
+    redirect_reply,
+    referrers_reply,
+    size_reply,
+    tags_reply,
+    to_response,
+)
 from deadlines import in_time, request_deadline
 from observe import logger, metrics, record, tracing
-from ociwrap.registry import replies
+from ociwrap.names.mediatypes import JSON
+from ociwrap.registry.results import Content
 from ociwrap.runtime import deadline, errors, hops, telemetry
 from ociwrap.runtime.errors import RegistryError
-from page_routes import INLINE_CONFIG_HEADERS, inline_config_limit
+from page_routes import inline_config
 from page_routes import router as page_router
-from routes import parse_route, split_accept
+from routes import Route, parse_route, split_accept
 from token_routes import router as token_router
 from wiring import reset_service, service
+
+if TYPE_CHECKING:
+    from ociwrap.registry.service import RegistryService
 
 __all__ = ["app", "lambda_handler", "reset_service", "service"]
 
@@ -75,7 +90,16 @@ app.include_router(page_router)
 @app.route("/v2", method=READ_METHODS)
 @app.route("/v2/", method=READ_METHODS)
 def ping() -> Response:
-    return to_response(replies.content(b"{}", "application/json", None, _is_head()))
+    return to_response(content_reply(Content(b"{}", JSON), _is_head()))
+
+
+def _blob(registry: RegistryService, route: Route, method: str, headers: dict[str, str]) -> Reply:
+    """A blob's size for a HEAD; the page's own read of a generated config with its bytes;
+    else a `307` to where the bytes are."""
+    if method.upper() == "HEAD":
+        return size_reply(registry.blob_size(route.name, route.ref))
+    inline = inline_config(registry, route.name, route.ref, method, headers)
+    return inline or redirect_reply(registry.blob(route.name, route.ref))
 
 
 @app.route("/v2/.+", method=READ_METHODS)
@@ -93,19 +117,17 @@ def registry_read() -> Response:
     registry = service()
     if route.kind == "manifests":
         accept = split_accept([event.headers.get("accept", "")])
-        reply = in_time(lambda: registry.manifest(route.name, route.ref, accept, head))
+        content = in_time(lambda: registry.manifest(route.name, route.ref, accept))
+        reply = content_reply(content, head)  # HEAD: the GET's answer without its body
     elif route.kind == "referrers":
         artifact_type = query.get("artifactType") or None
-        reply = in_time(lambda: registry.referrers(route.name, route.ref, artifact_type))
-        if head:
-            reply.body = b""  # the length of the GET's index stays in Content-Length
+        found = in_time(lambda: registry.referrers(route.name, route.ref, artifact_type))
+        reply = referrers_reply(found, head)
     elif route.kind == "blobs":
-        inline = inline_config_limit(event.http_method, event.headers)
-        reply = in_time(lambda: registry.blob(route.name, route.ref, head, inline))
-        if inline and reply.status == 200 and not head:
-            reply.headers.update(INLINE_CONFIG_HEADERS)
+        reply = in_time(lambda: _blob(registry, route, event.http_method, event.headers))
     else:
-        reply = in_time(lambda: registry.tags(route.name, query.get("n"), query.get("last")))
+        page = in_time(lambda: registry.tags(route.name, query.get("n"), query.get("last")))
+        reply = tags_reply(page)
     return to_response(reply)
 
 

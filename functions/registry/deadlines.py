@@ -11,9 +11,8 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from ociwrap.registry.replies import Reply
 from ociwrap.registry.settings import REQUEST_TIMEOUT_SECONDS
 from ociwrap.runtime import deadline, errors
 from ociwrap.runtime.errors import RegistryError
@@ -24,6 +23,8 @@ ANSWER_MARGIN_SECONDS = 1.0
 #: How long past its deadline a request may still be finishing before it is answered 504
 #: regardless (an S3 call that started just before the deadline).
 BACKSTOP_SECONDS = 0.5
+
+Answer = TypeVar("Answer")
 
 
 def request_deadline(context: Any) -> deadline.Deadline:
@@ -38,7 +39,7 @@ def request_deadline(context: Any) -> deadline.Deadline:
     return deadline.Deadline(max(cap, 0.0))
 
 
-def in_time(call: Callable[[], Reply]) -> Reply:
+def in_time(call: Callable[[], Answer]) -> Answer:
     """Run `call` and answer by the deadline, whatever it waits on.
 
     Every network call draws from the deadline already; this is the backstop for
@@ -53,7 +54,7 @@ def in_time(call: Callable[[], Reply]) -> Reply:
 
     def run() -> None:
         try:
-            outcome["reply"] = call()
+            outcome["answer"] = call()
         except BaseException as exc:  # handed to the request thread below
             outcome["error"] = exc
 
@@ -64,4 +65,4 @@ def in_time(call: Callable[[], Reply]) -> Reply:
         raise errors.deadline_exceeded("the registry to finish", current.budget)
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["reply"]
+    return outcome["answer"]

@@ -24,13 +24,18 @@ import hashlib
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from answers import to_response
-from ociwrap.registry.replies import Reply
+from answers import Reply, content_reply, to_response
+from ociwrap.names.mediatypes import CSS, HTML, JAVASCRIPT, OCTET_STREAM, SVG
+from ociwrap.registry.results import Content
 from wiring import service
+
+if TYPE_CHECKING:
+    from ociwrap.registry.service import RegistryService
 
 PAGE_DIR = Path(__file__).with_name("page")
 #: Where the page's HTML says which host image references name (PUBLIC_HOSTNAME).
@@ -72,10 +77,10 @@ class Asset:
     media_type: str
 
 
-PAGE = Asset("index.html", "text/html; charset=utf-8")
-STYLES = Asset("page.css", "text/css; charset=utf-8")
-SCRIPT = Asset("page.js", "text/javascript; charset=utf-8")
-ICON = Asset("favicon.svg", "image/svg+xml")
+PAGE = Asset("index.html", HTML)
+STYLES = Asset("page.css", CSS)
+SCRIPT = Asset("page.js", JAVASCRIPT)
+ICON = Asset("favicon.svg", SVG)
 READ_METHODS = ["GET", "HEAD"]
 
 router = Router()
@@ -157,3 +162,19 @@ def inline_config_limit(method: str, headers: dict[str, str]) -> int:
 #: Headers of a config answered with its bytes: the same URL answers other clients with a
 #: `307`, so caches must keep the two apart.
 INLINE_CONFIG_HEADERS = {"Vary": "Sec-Fetch-Site", "X-Content-Type-Options": "nosniff"}
+
+
+def inline_config(
+    registry: RegistryService, name: str, digest: str, method: str, headers: dict[str, str]
+) -> Reply | None:
+    """A wrapped name's generated config with its bytes, for the page's own reads; None
+    (the usual `307`) for every other request, blob, and config over the limit."""
+    limit = inline_config_limit(method, headers)
+    if not limit:
+        return None
+    body = registry.generated_blob(name, digest)
+    if body is None or len(body) > limit:
+        return None
+    reply = content_reply(Content(body, OCTET_STREAM, digest), head=False)
+    reply.headers.update(INLINE_CONFIG_HEADERS)
+    return reply

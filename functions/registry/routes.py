@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ociwrap.names.mediatypes import SERVABLE_TYPES, bare
+from ociwrap.names.mediatypes import SERVABLE_TYPES, WILDCARDS, bare
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def split_accept(values: list[str]) -> list[str]:
     for value in values:
         for item in value.split(","):
             media_type = bare(item)
-            if media_type in ("*/*", "application/*"):
+            if media_type in WILDCARDS:
                 found.extend(SERVABLE_TYPES)
             elif media_type:
                 found.append(media_type)

@@ -8,9 +8,9 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from answers import json_response, to_response
+from answers import Reply, json_response, to_response
+from ociwrap.names.mediatypes import JSON, PEM
 from ociwrap.names.reference import token_image_name
-from ociwrap.registry.replies import Reply
 from ociwrap.runtime import errors
 from wiring import service
 
@@ -77,12 +77,12 @@ def revoke_token(token: str) -> Response:
 def signing_key() -> Response:
     """The public key of the signatures this registry makes, for `cosign verify --key`."""
     body = service().signing_key()
-    headers = {"Content-Type": "application/x-pem-file", "Content-Length": str(len(body))}
+    headers = {"Content-Type": PEM, "Content-Length": str(len(body))}
     return to_response(Reply(200, headers, body))
 
 
 @router.get("/v1alpha/openapi.json")
 def openapi() -> Response:
     body = OPENAPI.read_bytes()
-    headers = {"Content-Type": "application/json", "Content-Length": str(len(body))}
+    headers = {"Content-Type": JSON, "Content-Length": str(len(body))}
     return to_response(Reply(200, headers, body))

@@ -13,12 +13,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.procs import HarnessError, Process, clean_env
+from harness.procs import HarnessError, Process, clean_env, wait_until
 from harness.tools import require
 
 
@@ -305,17 +304,17 @@ class Containerd:
         require("ctr")
         self.config_path.write_text(self.config())
         self.process.start()
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def serving() -> bool:
             if not self.process.alive:
                 raise HarnessError("containerd exited during start-up\n" + self.process.tail())
-            if self.socket.exists() and self.ctr("version", check=False).returncode == 0:
-                return self
-            if time.monotonic() > deadline:
-                tail = self.process.tail()
-                self.stop()
-                raise HarnessError(f"containerd did not come up in {timeout:.0f} s\n{tail}")
-            time.sleep(0.05)
+            return self.socket.exists() and self.ctr("version", check=False).returncode == 0
+
+        if wait_until(serving, timeout):
+            return self
+        tail = self.process.tail()
+        self.stop()
+        raise HarnessError(f"containerd did not come up in {timeout:.0f} s\n{tail}")
 
     def stop(self) -> None:
         self.process.stop()

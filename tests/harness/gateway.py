@@ -169,6 +169,18 @@ def _lines(path: Path) -> list[str]:
         return []
 
 
+#: An S3 endpoint where nothing answers (the discard port), for gateways whose tests are
+#: answered before anything is looked up.
+NO_S3 = "http://127.0.0.1:9"
+
+
+def gateway_without_s3(workdir: Path, **env: str) -> LocalGateway:
+    """A gateway (not started) with no S3 behind it and no aliases; `env` for its process."""
+    return LocalGateway(
+        workdir, s3_endpoint_url=NO_S3, bucket="ociwrap-unit", aliases={}, extra_env=env
+    )
+
+
 # What the conftest's `gateway` fixture hands a test: call it (optionally with bucket=,
 # aliases=, env=, port=) to get a started LocalGateway that is stopped after the test.
 GatewayFactory = Callable[..., LocalGateway]

@@ -1,5 +1,8 @@
 """Start, watch and stop server processes for integration tests.
 
+Ports, waiting until ready and stopping are the local gateway's own plumbing
+(`ociwrap_local.procs`), shared.
+
 Every server the harness starts gets its own process group (so `stop()` also ends any
 children it forks) and writes stdout+stderr to a log file in a directory the test owns.
 When something goes wrong the error carries the tail of that log: a failing fixture
@@ -8,29 +11,22 @@ should say why the server did not come up, not just that it did not.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import socketserver
 import subprocess
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import requests
 
+from ociwrap_local.procs import free_port as free_port
+from ociwrap_local.procs import stop_process
+from ociwrap_local.procs import wait_until as wait_until
+
 
 class HarnessError(RuntimeError):
     """A harness-managed server or tool did not behave; the message carries its log tail."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago on `host` (the OS picks it, so no clashes in CI)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(
@@ -47,9 +43,11 @@ def wait_http(
     whether it has bound its port yet.
     """
     wanted = {status} if isinstance(status, int) else set(status)
-    deadline = time.monotonic() + timeout
-    last: str = "no answer yet"
-    while True:
+    last = "no answer yet"
+    answer: list[requests.Response] = []  # the one that was awaited
+
+    def answered() -> bool:
+        nonlocal last
         if process is not None and not process.alive:
             raise HarnessError(
                 f"{process.name} exited with {process.returncode} before {url} answered\n"
@@ -57,17 +55,19 @@ def wait_http(
             )
         try:
             reply = requests.request(method, url, timeout=2, allow_redirects=False)
-            if reply.status_code in wanted:
-                return reply
-            last = f"HTTP {reply.status_code}"
         except requests.RequestException as exc:
             last = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() > deadline:
-            tail = process.tail() if process is not None else ""
-            raise HarnessError(
-                f"{url} did not answer {sorted(wanted)} within {timeout:.0f} s ({last})\n{tail}"
-            )
-        time.sleep(0.05)
+            return False
+        last = f"HTTP {reply.status_code}"
+        answer[:] = [reply]
+        return reply.status_code in wanted
+
+    if wait_until(answered, timeout):
+        return answer[0]
+    tail = process.tail() if process is not None else ""
+    raise HarnessError(
+        f"{url} did not answer {sorted(wanted)} within {timeout:.0f} s ({last})\n{tail}"
+    )
 
 
 def clean_env(
@@ -168,23 +168,9 @@ class Process:
             return None
         if self._stopped:
             return self._popen.returncode
+        # The group is swept once, right away (later its id could belong to someone else).
         self._stopped = True
-        if self._popen.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self._popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self._popen.wait(grace)
-        # Children that ignored SIGTERM can outlive the leader; sweep the group once, right
-        # away (later the group id could belong to someone else, hence `_stopped`).
-        self._signal(signal.SIGKILL)
-        return self._popen.returncode
-
-    def _signal(self, sig: int) -> None:
-        assert self._popen is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._popen.pid, sig)
+        return stop_process(self._popen, grace, group=True)
 
     def __enter__(self) -> Process:
         return self.start()
@@ -194,11 +180,19 @@ class Process:
 
 
 class ServerThread:
-    """A `socketserver` server running in a daemon thread of the test process."""
+    """A `socketserver` server running in a daemon thread of the test process.
 
-    def __init__(self, server: socketserver.BaseServer, name: str) -> None:
+    It looks for `stop()` every `poll_interval` seconds: short, as unit tests start and
+    stop one per test.
+    """
+
+    def __init__(
+        self, server: socketserver.BaseServer, name: str, poll_interval: float = 0.02
+    ) -> None:
         self.server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(poll_interval,), name=name, daemon=True
+        )
 
     def start(self) -> ServerThread:
         self._thread.start()

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from harness.moto_s3 import ACCESS_KEY, REGION, SECRET_KEY
-from harness.procs import Process, clean_env, free_port
+from harness.procs import Process, clean_env, free_port, wait_until
 from harness.tokens import TokenIssuer
 
 Flavour = Literal["plain", "basic", "token", "redirecting"]
@@ -196,11 +195,10 @@ class DockerRegistry:
         """Wait until the access log has not grown for `quiet` seconds."""
         if quiet <= 0:
             return
-        deadline = time.monotonic() + 10 * quiet
-        size = -1
-        while time.monotonic() < deadline:
-            current = self.process.log_path.stat().st_size
-            if current == size:
-                return
-            size = current
-            time.sleep(quiet)
+        sizes = [-1]
+
+        def still() -> bool:
+            sizes.append(self.process.log_path.stat().st_size)
+            return sizes[-1] == sizes[-2]
+
+        wait_until(still, 10 * quiet, interval=quiet)

@@ -36,8 +36,8 @@ from typing import Any, NoReturn
 import pytest
 
 from harness.clients import Podman
-from harness.procs import HarnessError, Process, clean_env
-from harness.tools import in_ci, require, require_path
+from harness.procs import HarnessError, Process, clean_env, wait_until
+from harness.tools import beside_python, in_ci, require, require_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TESTS = REPO_ROOT / "tests"
@@ -320,14 +320,17 @@ class PodmanService(Podman):
     def start(self, timeout: float = 30.0) -> PodmanService:
         """Start the service and wait until its Docker API answers `/_ping`."""
         self.process.start()
-        deadline = time.monotonic() + timeout
-        while not self._pings():
+
+        def pinging() -> bool:
+            if self._pings():
+                return True
             if not self.process.alive:
                 raise HarnessError("podman system service exited\n" + self.process.tail())
-            if time.monotonic() > deadline:
-                self.process.stop()
-                raise HarnessError(f"podman's API did not answer in {timeout:.0f} s")
-            time.sleep(0.1)
+            return False
+
+        if not wait_until(pinging, timeout, interval=0.1):
+            self.process.stop()
+            raise HarnessError(f"podman's API did not answer in {timeout:.0f} s")
         return self
 
     def _pings(self) -> bool:
@@ -375,8 +378,7 @@ class PodmanService(Podman):
 
 def sam_executable() -> str:
     """The `sam` installed with the dev requirements (beside this Python), else PATH's."""
-    beside = Path(sys.executable).parent / "sam"
-    return str(beside) if beside.exists() else shutil.which("sam") or "sam"
+    return beside_python("sam") or shutil.which("sam") or "sam"
 
 
 class SamLocalApi:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,18 @@ def require(tool: str) -> str:
     if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def beside_python(tool: str) -> str | None:
+    """The `tool` installed with the dev requirements (next to this interpreter), if there."""
+    beside = Path(sys.executable).parent / tool
+    return str(beside) if beside.exists() and os.access(beside, os.X_OK) else None
+
+
+def require_python_tool(tool: str) -> str:
+    """A command installed from PyPI (`cfn-lint`, `sam`): the venv's first, then PATH's;
+    skip the test if absent (fail under CI)."""
+    return beside_python(tool) or require(tool)
 
 
 def require_path(path: Path, made_by: str) -> Path:

@@ -46,10 +46,14 @@ MODULES: dict[str, tuple[str, ...]] = {
     "names/reference.py": ("test_reference.py",),
     "names/digest.py": ("test_digest.py",),
     "names/mediatypes.py": ("test_mediatypes.py",),
-    "image/platforms.py": ("test_platforms.py",),
-    "image/documents.py": ("test_documents.py", "test_compose.py"),
+    "image/platforms.py": ("test_platforms.py", "test_platform_plans.py"),
+    "image/documents.py": ("test_documents.py", "test_upstream_documents.py"),
     "image/compose.py": ("test_compose.py", "test_recipes.py"),
-    "image/wrapped_config.py": ("test_compose.py", "test_recipes.py"),
+    "image/wrapped_config.py": (
+        "test_wrapped_config.py",
+        "test_wrapped_config_chains.py",
+        "test_recipes.py",
+    ),
     "image/jsondoc.py": ("test_jsondoc.py",),
     "upstream/guard.py": ("test_guard.py",),
     "upstream/bodies.py": ("test_bodies.py",),
@@ -60,8 +64,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "names/allowlist.py": ("test_allowlist.py",),
     "runtime/hops.py": ("test_hops.py",),
 }
-#: What the unit tests' conftest needs beside the test files.
-SUPPORT = ("conftest.py", "scripted_upstream.py")
+#: What the unit tests' conftest and the composition tests import beside the test files,
+#: and the packages under tests/ they import from (the scripted upstream, the doubles).
+SUPPORT = ("conftest.py", "scripted_upstream.py", "compose_fixtures.py", "image_documents.py")
+SUPPORT_PACKAGES = ("harness", "doubles")
+IGNORED = shutil.ignore_patterns("__pycache__")
 FUNCTION_TARGET = 90.0
 CONSTANT_TARGET = 80.0
 CONSTANT_TIMEOUT = 120
@@ -98,6 +105,7 @@ pytest_add_cli_args = ["-p", "no:cacheprovider"]
 
 [tool.pytest.ini_options]
 addopts = "-p no:cacheprovider"
+pythonpath = ["tests", "{dev}"]
 """
 
 #: mutmut's exit codes of a mutant's test run (timeouts and crashes count as killed).
@@ -142,13 +150,18 @@ class Tally:
 def make_workdir(base: Path, module: str) -> Path:
     """A copy of the library and of the module's own tests, with mutmut's configuration."""
     work = base / module.removesuffix(".py").replace("/", "-")
-    shutil.copytree(PACKAGE, work / "src" / "ociwrap", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE, work / "src" / "ociwrap", ignore=IGNORED)
     tests = work / "tests" / "unit"
     tests.mkdir(parents=True)
     for name in (*SUPPORT, *MODULES[module]):
         shutil.copy2(UNIT / name, tests / name)
+    for package in SUPPORT_PACKAGES:
+        copied = ROOT / "tests" / package
+        if copied.is_dir():
+            shutil.copytree(copied, tests.parent / package, ignore=IGNORED)
     selection = json.dumps([f"tests/unit/{name}" for name in MODULES[module]])
-    (work / "pyproject.toml").write_text(CONFIG.format(module=module, tests=selection))
+    config = CONFIG.format(module=module, tests=selection, dev=ROOT / "dev")
+    (work / "pyproject.toml").write_text(config)
     return work
 
 

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
+from doubles.bucket import MemoryBucket
 from ociwrap.runtime.aws import make_s3_client
+from ociwrap.upstream.interface import Upstream
 from scripted_upstream import Scripted
 
 
@@ -30,6 +31,17 @@ def numeric(host: str) -> bool:
 
 class ConnectAttempts(list):
     """Every address a test's code tried to resolve or connect to."""
+
+
+@pytest.fixture(autouse=True)
+def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries wait a hundredth of a second between attempts instead of tenths: tests count
+    attempts and never time them, and the attempts and the deadline's say over them stay
+    as deployed."""
+    from ociwrap.upstream import session, transport
+
+    monkeypatch.setattr(session, "CONNECT_BACKOFF_FACTOR", 0.005)
+    monkeypatch.setattr(transport, "BACKOFF_SECONDS", 0.01)
 
 
 @pytest.fixture
@@ -115,6 +127,34 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     return table
 
 
+@pytest.fixture
+def on_doubles(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., MemoryBucket]]:
+    """`on_doubles(bucket=None, upstream=None)`: the handler's service, from the environment's
+    settings, is assembled over `bucket` (a new `MemoryBucket` when None; returned) and
+    `upstream` (when None, upstreams over HTTP, as deployed). Each `app.reset_service()` is
+    a new instance over the same bucket and upstream, as a cold start meets the same S3."""
+    import app
+    from ociwrap.registry import wiring
+    from ociwrap.registry.settings import Settings
+
+    def install(bucket: MemoryBucket | None = None, upstream: Upstream | None = None):
+        held = bucket if bucket is not None else MemoryBucket()
+
+        def build(settings: Settings | None = None):
+            settings = settings or wiring.settings_from_env()
+            logins = wiring.upstream_logins(settings)
+            fetcher = upstream if upstream is not None else wiring.http_upstream(settings, logins)
+            signer = wiring.make_signer(settings)
+            return wiring.assemble(settings, held, fetcher, logins.private, signer)
+
+        monkeypatch.setattr(wiring, "build_service", build)
+        app.reset_service()
+        return held
+
+    yield install
+    app.reset_service()
+
+
 @pytest.fixture(scope="module")
 def s3() -> Iterator[object]:
     """An S3 client on moto's in-process mock: one mock per test module (buckets are cheap,
@@ -126,6 +166,8 @@ def s3() -> Iterator[object]:
             "AWS_DEFAULT_REGION": "us-east-1",
         }.items():
             patch.setenv(name, value)
+        from moto import mock_aws  # only the S3 adapter's tests pay for importing it
+
         with mock_aws():
             yield make_s3_client(region="us-east-1")
 

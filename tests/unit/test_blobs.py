@@ -1,31 +1,30 @@
 """Blob answers and mirroring: redirects only, bounded copies of byte-served blobs, one copy
 per repository.
 
-A scripted upstream on 127.0.0.1 and moto's in-process S3 (one mock for the module).
+Over the in-memory bucket and upstream: no socket anywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-import boto3
 import pytest
 
+from doubles.bucket import MemoryBucket
+from doubles.upstream import MemoryUpstream
 from ociwrap.bucket.links import Links
-from ociwrap.bucket.store import Store
 from ociwrap.names.reference import Registry, Repository
 from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.mirror import Mirror
-from ociwrap.runtime import deadline
+from ociwrap.registry.results import BlobSize, Redirect
+from ociwrap.registry.wiring import anonymous
+from ociwrap.runtime import errors
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.memcache import BoundedCache
-from ociwrap.upstream.fetch import Fetcher
-from ociwrap.upstream.transport import Transport
-from scripted_upstream import drip
 
 LAYER = b"layer-bytes" * 500
 DIGEST = "sha256:" + hashlib.sha256(LAYER).hexdigest()
-PATH = f"/v2/team/app/blobs/{DIGEST}"
+APP = "team/app"
 
 
 @pytest.fixture(autouse=True)
@@ -36,94 +35,91 @@ def names(dns) -> None:
 
 
 @pytest.fixture
-def blobs(s3, request) -> Blobs:
-    bucket = f"unit-{request.node.name.lower().replace('_', '-')[:40].strip('-')}"
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
-    store = Store(s3, bucket)
-    links = Links(store, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
-    mirror = Mirror(store, links, max_bytes=len(LAYER))
-    return Blobs(store, Fetcher(Transport()), mirror, presign_ttl_seconds=600)
+def bucket() -> MemoryBucket:
+    return MemoryBucket()
 
 
 @pytest.fixture
-def repo(scripted) -> Repository:
-    return Repository(Registry("stub", scripted.url, trusted=True), "team/app")
+def upstream() -> MemoryUpstream:
+    return MemoryUpstream()
+
+
+@pytest.fixture
+def blobs(bucket, upstream) -> Blobs:
+    links = Links(bucket, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
+    mirror = Mirror(bucket, links, max_bytes=len(LAYER))
+    return Blobs(bucket, upstream, mirror, presign_ttl_seconds=600, private=anonymous)
+
+
+@pytest.fixture
+def repo() -> Repository:
+    return Repository(Registry("stub", "http://stub.invalid", trusted=True), APP)
 
 
 def keys(blobs: Blobs, prefix: str) -> list[str]:
-    listing = blobs.store.s3.list_objects_v2(Bucket=blobs.store.bucket, Prefix=prefix)
-    return [item["Key"] for item in listing.get("Contents", [])]
+    return blobs.store.listing(prefix)
 
 
-def test_an_upstream_redirect_is_handed_on(blobs, scripted, repo):
-    scripted.routes["GET", PATH] = lambda h: (307, {"Location": "https://cdn.example/x"}, b"")
-    reply = blobs.upstream(repo, DIGEST, head=False)
-    assert (reply.status, reply.headers["Location"], reply.body) == (
-        307,
-        "https://cdn.example/x",
-        b"",
-    )
+def test_an_upstream_redirect_is_handed_on(blobs, upstream, repo):
+    upstream.locations[APP, DIGEST] = "https://cdn.example/x"
+    assert blobs.upstream(repo, DIGEST) == Redirect("https://cdn.example/x", DIGEST)
     assert keys(blobs, "") == []
 
 
-def test_a_byte_served_blob_is_copied_once_per_repository(blobs, scripted, repo):
-    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER)
-    first = blobs.upstream(repo, DIGEST, head=False)
-    assert first.status == 307 and f"/blobs/sha256/{DIGEST[7:]}" in first.headers["Location"]
+def test_a_byte_served_blob_is_copied_once_per_repository(blobs, upstream, repo):
+    upstream.blobs[APP, DIGEST] = LAYER
+    first = blobs.upstream(repo, DIGEST)
+    assert f"/blobs/sha256/{DIGEST[7:]}" in first.location and first.digest == DIGEST
     assert blobs.store.get_blob(DIGEST) == LAYER
-    second = blobs.upstream(repo, DIGEST, head=False)
-    head = blobs.upstream(repo, DIGEST, head=True)
-    assert second.status == 307 and head.headers["Content-Length"] == str(len(LAYER))
-    assert len(scripted.requests_to("/blobs/")) == 1
+    second = blobs.upstream(repo, DIGEST)
+    assert f"/blobs/sha256/{DIGEST[7:]}" in second.location
+    assert blobs.size(repo, DIGEST) == BlobSize(DIGEST, len(LAYER))
+    assert len(upstream.calls) == 1
 
 
-def test_another_repository_must_confirm_it_has_the_blob(blobs, scripted, repo):
-    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER)
-    blobs.upstream(repo, DIGEST, head=False)
-    other = Repository(repo.registry, "other/app")
-    scripted.routes["GET", f"/v2/other/app/blobs/{DIGEST}"] = lambda h: (404, {}, b"")
+def test_another_repository_must_confirm_it_has_the_blob(blobs, upstream, repo):
+    upstream.blobs[APP, DIGEST] = LAYER
+    blobs.upstream(repo, DIGEST)
+    other = Repository(repo.registry, "other/app")  # it has no such blob: 404
     with pytest.raises(RegistryError) as caught:
-        blobs.upstream(other, DIGEST, head=False)
+        blobs.upstream(other, DIGEST)
     assert caught.value.code == "BLOB_UNKNOWN"
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
-def test_blobs_over_the_mirror_limit_are_refused(blobs, scripted, repo, declared):
-    big = LAYER + b"!"
-    if declared:
-        scripted.routes["GET", PATH] = lambda h: (200, {}, big)
-    else:
-        scripted.routes["GET", PATH] = lambda h: (200, {"Connection": "close"}, drip(big, 0))
+def test_blobs_over_the_mirror_limit_are_refused(blobs, upstream, repo, declared):
+    upstream.blobs[APP, DIGEST] = LAYER + b"!"
+    upstream.declares_size = declared
     with pytest.raises(RegistryError) as caught:
-        blobs.upstream(repo, DIGEST, head=False)
+        blobs.upstream(repo, DIGEST)
     assert (caught.value.code, caught.value.status) == ("DENIED", 403)
     assert "MIRROR_MAX_BYTES" in caught.value.message
     assert keys(blobs, "blobs/") == []
 
 
-def test_a_copy_that_outlasts_the_deadline_leaves_no_blob(blobs, scripted, repo):
-    scripted.routes["GET", PATH] = lambda h: (
-        200,
-        {"Content-Length": str(len(LAYER))},
-        drip(LAYER[:10], 0.2, repeat=50),
-    )
-    with deadline.within(deadline.Deadline(0.6)), pytest.raises(RegistryError) as caught:
-        blobs.upstream(repo, DIGEST, head=False)
+def test_a_copy_that_outlasts_the_deadline_leaves_no_blob(blobs, upstream, repo):
+    """The body stops part-way as the deadline runs out (what reading a dripping body ends
+    with is tests/unit/test_transport.py's)."""
+    upstream.blobs[APP, DIGEST] = LAYER
+    upstream.cut = (500, errors.deadline_exceeded("upstream registry stub", 0.6))
+    with pytest.raises(RegistryError) as caught:
+        blobs.upstream(repo, DIGEST)
     assert caught.value.status == 504
     assert keys(blobs, "blobs/") == [] and keys(blobs, "tags/") == []
 
 
-def test_a_blob_whose_bytes_lie_is_not_stored(blobs, scripted, repo):
-    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER[::-1])
+def test_a_blob_whose_bytes_lie_is_not_stored(blobs, upstream, repo):
+    upstream.blobs[APP, DIGEST] = LAYER[::-1]
     with pytest.raises(RegistryError) as caught:
-        blobs.upstream(repo, DIGEST, head=False)
+        blobs.upstream(repo, DIGEST)
     assert caught.value.status == 502
     assert keys(blobs, "") == []
 
 
-def test_head_with_a_known_size_asks_nobody(blobs, scripted, repo):
-    reply = blobs.upstream(repo, DIGEST, head=True, size=1234)
-    assert reply.headers["Content-Length"] == "1234" and scripted.seen == []
+def test_the_size_of_a_blob_not_copied_is_the_upstreams(blobs, upstream, repo):
+    upstream.blobs[APP, DIGEST] = b"x" * 1234
+    assert blobs.size(repo, DIGEST) == BlobSize(DIGEST, 1234)
+    assert [call.operation for call in upstream.calls] == ["blob_size"]
 
 
 # -- fewer round trips: signed URLs reused, redirecting upstreams asked first --------------
@@ -179,57 +175,52 @@ def test_how_long_a_signed_url_is_reused():
 def timed_blobs(blobs) -> tuple[Blobs, Clock]:
     clock = Clock()
     blobs.clock = clock
-    blobs.hot = BoundedCache(clock=clock)
+    blobs.locations = BoundedCache(clock=clock).namespace("blob locations")
     return blobs, clock
 
 
-def test_a_public_upstreams_signed_url_is_reused_while_it_is_young(timed_blobs, scripted, repo):
+def test_a_public_upstreams_signed_url_is_reused_while_it_is_young(timed_blobs, upstream, repo):
     blobs, clock = timed_blobs
     url = sigv4("20231114T221320Z", 200)  # reused for a quarter: 50 s
-    scripted.routes["GET", PATH] = lambda h: (307, {"Location": url}, b"")
+    upstream.locations[APP, DIGEST] = url
     for _ in range(3):
-        assert blobs.upstream(repo, DIGEST, head=False).headers["Location"] == url
-    assert len(scripted.requests_to("/blobs/")) == 1
+        assert blobs.upstream(repo, DIGEST).location == url
+    assert len(upstream.calls) == 1
     clock.now += 51
-    blobs.upstream(repo, DIGEST, head=False)
-    assert len(scripted.requests_to("/blobs/")) == 2
-    other = Repository(repo.registry, "other/app")
-    scripted.routes["GET", f"/v2/other/app/blobs/{DIGEST}"] = lambda h: (404, {}, b"")
+    blobs.upstream(repo, DIGEST)
+    assert len(upstream.calls) == 2
+    other = Repository(repo.registry, "other/app")  # it has no such blob: 404
     with pytest.raises(RegistryError):  # another repository is asked itself
-        blobs.upstream(other, DIGEST, head=False)
+        blobs.upstream(other, DIGEST)
 
 
-def test_a_private_upstream_is_asked_every_time(blobs, scripted, repo):
-    blobs.mirror.links.private = lambda registry: True
-    scripted.routes["GET", PATH] = lambda h: (307, {"Location": "https://cdn.example/x"}, b"")
-    blobs.upstream(repo, DIGEST, head=False)
-    blobs.upstream(repo, DIGEST, head=False)
-    assert len(scripted.requests_to("/blobs/")) == 2
+def test_a_private_upstream_is_asked_every_time(blobs, upstream, repo):
+    blobs.private = lambda registry: True
+    upstream.locations[APP, DIGEST] = "https://cdn.example/x"
+    blobs.upstream(repo, DIGEST)
+    blobs.upstream(repo, DIGEST)
+    assert len(upstream.calls) == 2
 
 
-def test_a_redirecting_upstream_is_asked_before_the_bucket(blobs, scripted, repo):
-    scripted.routes["GET", PATH] = lambda h: (307, {"Location": "https://cdn.example/x"}, b"")
-    calls: list[str] = []
-    blobs.mirror.links.store.s3.meta.events.register(
-        "before-call.s3.GetObject", lambda **kwargs: calls.append("get")
-    )
-    blobs.upstream(repo, DIGEST, head=False)
-    assert calls == ["get"]  # not known yet: our copy is looked for first
+def reads(bucket: MemoryBucket) -> list[str]:
+    """The bucket's reads so far (S3 GetObject requests)."""
+    return [method for method, _ in bucket.calls if method.startswith("get_")]
+
+
+def test_a_redirecting_upstream_is_asked_before_the_bucket(blobs, bucket, upstream, repo):
+    upstream.locations[APP, DIGEST] = "https://cdn.example/x"
+    blobs.upstream(repo, DIGEST)
+    assert len(reads(bucket)) == 1  # not known yet: our copy is looked for first
     other = f"sha256:{'ab' * 32}"
-    scripted.routes["GET", f"/v2/team/app/blobs/{other}"] = lambda h: (
-        307,
-        {"Location": "https://cdn.example/y"},
-        b"",
-    )
-    assert blobs.upstream(repo, other, head=False).headers["Location"] == "https://cdn.example/y"
-    assert calls == ["get"]  # it redirects: no S3 request for a copy that cannot exist
+    upstream.locations[APP, other] = "https://cdn.example/y"
+    assert blobs.upstream(repo, other).location == "https://cdn.example/y"
+    assert len(reads(bucket)) == 1  # it redirects: no S3 request for a copy that cannot exist
 
 
-def test_an_upstream_that_turns_to_serving_bytes_still_gets_its_copy_checked(blobs, scripted, repo):
-    scripted.routes["GET", PATH] = lambda h: (200, {}, LAYER)
-    blobs.upstream(repo, DIGEST, head=False)  # copied
+def test_an_upstream_that_turns_to_serving_bytes_still_gets_its_copy_checked(blobs, upstream, repo):
+    upstream.blobs[APP, DIGEST] = LAYER
+    blobs.upstream(repo, DIGEST)  # copied
     blobs._learn(repo.registry, True)  # as if it had redirected since
-    reply = blobs.upstream(repo, DIGEST, head=False)
-    assert reply.status == 307 and f"/blobs/sha256/{DIGEST[7:]}" in reply.headers["Location"]
+    assert f"/blobs/sha256/{DIGEST[7:]}" in blobs.upstream(repo, DIGEST).location
     assert len(keys(blobs, "uploads/")) == 0
     assert blobs.store.get_blob(DIGEST) == LAYER

@@ -1,18 +1,17 @@
 """Where the registry sends its clients: never to a link-local address, for blobs as for
 manifests, and for a registry named in a path only to public ones.
 
-The real handler over an in-process S3 and a scripted upstream on 127.0.0.1 (aliased
-`stub`). The network is cut down to loopback and the test's own name table: a `Location`
-that slipped through would be answered, but nothing would be sent anywhere.
+The real handler over an in-memory bucket and a scripted upstream on 127.0.0.1 (aliased
+`stub`): the HTTP edge to the upstream is the subject. The network is cut down to loopback
+and the test's own name table: a `Location` that slipped through would be answered, but
+nothing would be sent anywhere.
 """
 
 from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import app
 from ociwrap.names.reference import Registry, Repository
@@ -44,8 +43,7 @@ METADATA_TARGETS = [
 ]
 
 
-#: The same, for redirects followed here (moto's in-process mock answers `requests` calls to
-#: http://169.254.169.254 itself, as its instance-metadata stand-in: https reaches the guard).
+#: The same, for redirects followed here.
 FOLLOWED_TARGETS = [
     "https://169.254.169.254/latest/meta-data/",
     "http://2852039166/latest/meta-data/",
@@ -65,21 +63,18 @@ def names(dns) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def call(monkeypatch, scripted, loopback_only, names):
+def call(monkeypatch, scripted, loopback_only, names, on_doubles):
     """`call(method, path)` -> (status, headers with lower-case names, body), through the
     real handler; the scripted upstream is `stub`."""
     handler_on_stub(monkeypatch, scripted)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.reset_service()
+    on_doubles()
 
-        def call(method: str, path: str) -> tuple[int, dict[str, str], bytes]:
-            event = build_event(method, path, [("Accept", OCI_MANIFEST)], b"")
-            status, pairs, body = decode_result(app.lambda_handler(event, LocalContext()))
-            return status, {name.lower(): value for name, value in pairs}, body
+    def call(method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        event = build_event(method, path, [("Accept", OCI_MANIFEST)], b"")
+        status, pairs, body = decode_result(app.lambda_handler(event, LocalContext()))
+        return status, {name.lower(): value for name, value in pairs}, body
 
-        yield call
-        app.reset_service()
+    return call
 
 
 def redirect_blob(scripted, repository: str, digest: str, target: str) -> None:

@@ -1,24 +1,25 @@
 """Composed images are valid images: every descriptor digest an upstream hands us is a valid
 digest of its algorithm, else `400 MANIFEST_INVALID` naming it, and nothing is stored.
 
-A hostile upstream (scripted, on 127.0.0.1, aliased `stub`) serves base and wrapper images,
+A hostile upstream (in memory, aliased `stub`) serves base and wrapper images,
 single manifests and indexes, whose descriptors carry digests the OCI grammar accepts but
 no client can use: upper-case hex, too short, a non-hex character, an unknown algorithm.
-The handler runs in process over moto's in-process S3, whose bucket is inspected after.
+The handler runs in process over the in-memory bucket, which is inspected after.
 """
 
 from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import app
+from doubles.bucket import MemoryBucket
+from doubles.handler import handler_on_memory
+from doubles.upstream import MemoryUpstream
 from ociwrap.names.digest import digest_problem
 from ociwrap_local.events import LocalContext, build_event
-from scripted_upstream import digest_of, handler_on_stub, one_layer_image, serve_paths
+from scripted_upstream import digest_of, one_layer_image
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -35,33 +36,35 @@ NAMES = {"base": "team/base", "wrapper": "team/wrapper"}
 
 
 @pytest.fixture
-def call(monkeypatch, scripted, loopback_only):
-    handler_on_stub(monkeypatch, scripted)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.reset_service()
-
-        def call(path: str) -> dict:
-            event = build_event("GET", path, [("Accept", f"{OCI_MANIFEST},{OCI_INDEX}")], b"")
-            return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
-
-        yield call
-        app.reset_service()
+def upstream() -> MemoryUpstream:
+    return MemoryUpstream()
 
 
-def stored_keys() -> list[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket="unit-bucket")
-    return [item["Key"] for item in listing.get("Contents", [])]
+@pytest.fixture
+def bucket() -> MemoryBucket:
+    return MemoryBucket()
+
+
+@pytest.fixture
+def call(monkeypatch, upstream, bucket, on_doubles, no_network):
+    handler_on_memory(monkeypatch, upstream)
+    on_doubles(bucket, upstream)
+
+    def call(path: str) -> dict:
+        event = build_event("GET", path, [("Accept", f"{OCI_MANIFEST},{OCI_INDEX}")], b"")
+        return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+
+    return call
 
 
 def other(side: str) -> str:
     return "wrapper" if side == "base" else "base"
 
 
-def assert_kept_only(*allowed: str) -> None:
+def assert_kept_only(bucket: MemoryBucket, *allowed: str) -> None:
     """Every key in the bucket is about one of `allowed` (a digest's hex, a repository
     path): what the upstreams served that was valid, and nothing composed from it."""
-    keys = stored_keys()
+    keys = bucket.listing()
     assert all(any(mark in key for mark in allowed) for key in keys), keys
 
 
@@ -72,9 +75,9 @@ def marks_of(side: str) -> list[str]:
     return [f"/{NAMES[side]}/", *(digest_of(data).split(":")[1] for data in paths.values())]
 
 
-def kept_only_the_other_side(side: str) -> None:
+def kept_only_the_other_side(bucket: MemoryBucket, side: str) -> None:
     """The other image (valid) may be kept; nothing of `side`'s and nothing composed is."""
-    assert_kept_only(*marks_of(other(side)))
+    assert_kept_only(bucket, *marks_of(other(side)))
 
 
 def image_paths(side: str) -> dict[str, bytes]:
@@ -125,9 +128,9 @@ def refusal(result: dict) -> dict:
 
 @pytest.mark.parametrize("side", ["base", "wrapper"])
 @pytest.mark.parametrize("bad", BAD_DIGESTS.values(), ids=BAD_DIGESTS)
-def test_a_bad_layer_digest_is_refused_and_nothing_stored(call, scripted, side, bad):
+def test_a_bad_layer_digest_is_refused_and_nothing_stored(call, upstream, bucket, side, bad):
     hostile = with_digest(side, "layer", bad)
-    serve_paths(scripted, hostile)
+    upstream.serve_paths(hostile)
     error = refusal(call(WRAP))
     manifest = digest_of(hostile[f"/v2/{NAMES[side]}/manifests/1"])
     assert error["message"] == (
@@ -135,64 +138,64 @@ def test_a_bad_layer_digest_is_refused_and_nothing_stored(call, scripted, side, 
         f"has digest {bad!r}: {digest_problem(bad)}"
     )
     assert error["detail"]["descriptor"] == "layer 1" and error["detail"]["image"] == side
-    kept_only_the_other_side(side)
+    kept_only_the_other_side(bucket, side)
 
 
 @pytest.mark.parametrize("side", ["base", "wrapper"])
-def test_a_bad_config_digest_is_refused_and_nothing_stored(call, scripted, side):
-    serve_paths(scripted, with_digest(side, "config", BAD_DIGESTS["upper-case hex"]))
+def test_a_bad_config_digest_is_refused_and_nothing_stored(call, upstream, bucket, side):
+    upstream.serve_paths(with_digest(side, "config", BAD_DIGESTS["upper-case hex"]))
     error = refusal(call(WRAP))
     assert f"{side} image stub/{NAMES[side]}:1: config of stub/{NAMES[side]}@" in error["message"]
     assert "not a valid sha256 digest (64 lowercase hex characters)" in error["message"]
-    kept_only_the_other_side(side)
+    kept_only_the_other_side(bucket, side)
 
 
 @pytest.mark.parametrize("side", ["base", "wrapper"])
 @pytest.mark.parametrize("bad", ["upper-case hex", "short", "unknown algorithm"])
-def test_a_bad_index_entry_digest_is_refused_and_nothing_stored(call, scripted, side, bad):
-    serve_paths(scripted, as_index(side, image_paths(side), BAD_DIGESTS[bad]))
+def test_a_bad_index_entry_digest_is_refused_and_nothing_stored(call, upstream, bucket, side, bad):
+    upstream.serve_paths(as_index(side, image_paths(side), BAD_DIGESTS[bad]))
     error = refusal(call(WRAP))
     assert f"{side} image stub/{NAMES[side]}:1: index entry 1 of " in error["message"]
     assert f"has digest {BAD_DIGESTS[bad]!r}" in error["message"]
-    kept_only_the_other_side(side)
+    kept_only_the_other_side(bucket, side)
 
 
 @pytest.mark.parametrize("side", ["base", "wrapper"])
-def test_a_bad_layer_in_an_index_manifest_is_refused_before_composing(call, scripted, side):
+def test_a_bad_layer_in_an_index_manifest_is_refused_before_composing(call, upstream, bucket, side):
     hostile = as_index(side, with_digest(side, "layer", BAD_DIGESTS["non-hex character"]))
-    serve_paths(scripted, hostile)
+    upstream.serve_paths(hostile)
     error = refusal(call(WRAP))
     assert f"{side} image stub/{NAMES[side]}:1: layer 1 of stub/{NAMES[side]}@" in error["message"]
     # The index itself is valid and was kept as the upstream's (with its tag record), and
     # so was the other image; nothing else: not the manifest with the bad layer, nothing
     # composed (no config, manifest or record of a composition).
     index = digest_of(hostile[f"/v2/{NAMES[side]}/manifests/1"]).split(":")[1]
-    assert_kept_only(index, f"/{NAMES[side]}/1.json", *marks_of(other(side)))
+    assert_kept_only(bucket, index, f"/{NAMES[side]}/1.json", *marks_of(other(side)))
 
 
-def test_a_proxied_manifest_with_a_bad_digest_is_refused_and_not_kept(call, scripted):
-    serve_paths(scripted, with_digest("base", "layer", BAD_DIGESTS["short"]))
+def test_a_proxied_manifest_with_a_bad_digest_is_refused_and_not_kept(call, upstream, bucket):
+    upstream.serve_paths(with_digest("base", "layer", BAD_DIGESTS["short"]))
     error = refusal(call("/v2/stub/team/base/manifests/1"))
     assert error["message"].startswith("layer 1 of stub/team/base@sha256:")
-    assert stored_keys() == []
+    assert bucket.listing() == []
 
 
-def test_valid_sha512_layer_digests_compose(call, scripted):
+def test_valid_sha512_layer_digests_compose(call, upstream, bucket):
     sha512 = "sha512:" + "ab" * 64
-    serve_paths(scripted, with_digest("base", "layer", sha512))
+    upstream.serve_paths(with_digest("base", "layer", sha512))
     result = call(WRAP)
     assert result["statusCode"] == 200, result
     assert json.loads(result["body"])["layers"][0]["digest"] == sha512
 
 
-def test_an_index_entry_by_sha512_must_name_the_bytes_served(call, scripted):
+def test_an_index_entry_by_sha512_must_name_the_bytes_served(call, upstream, bucket):
     paths = image_paths("base")
     wrong = "sha512:" + "cd" * 64  # well formed, but not the digest of what is served
     hostile = as_index("base", paths, wrong)
     hostile[f"/v2/team/base/manifests/{wrong}"] = paths["/v2/team/base/manifests/1"]
-    serve_paths(scripted, hostile)
+    upstream.serve_paths(hostile)
     result = call(WRAP)
     assert result["statusCode"] == 502, result
     message = json.loads(result["body"])["errors"][0]["message"]
     assert f"sent a manifest for {wrong} whose bytes do not hash to that digest" in message
-    assert not any("cdcdcdcd" in key for key in stored_keys())
+    assert not any("cdcdcdcd" in key for key in bucket.listing())

@@ -5,38 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
+from botocore.exceptions import ClientError
 
 import app
+from doubles.bucket import MemoryBucket
 from ociwrap_local.events import LocalContext, build_event
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 DIGEST = "sha256:" + "ab" * 32
 
 
-@pytest.fixture(scope="module")
-def aws():
-    """One in-process S3 for the module, with the registry's bucket."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ARTIFACT_BUCKET", "unit-bucket")
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        patch.setenv("REGISTRY_ALIASES", "")
-        patch.delenv("S3_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            boto3.client("s3").create_bucket(Bucket="unit-bucket")
-            app.reset_service()
-            yield
-            app.reset_service()
+@pytest.fixture
+def bucket(monkeypatch, on_doubles) -> MemoryBucket:
+    """The registry's bucket in memory; upstreams over HTTP, as deployed."""
+    monkeypatch.setenv("ARTIFACT_BUCKET", "unit-bucket")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("REGISTRY_ALIASES", "")
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    return on_doubles()
 
 
 @pytest.fixture
-def handler(aws, no_network):
-    """The real handler (one warm service for the module) over an in-process S3, with the
-    network switched off."""
+def handler(bucket, no_network):
+    """The real handler over the in-memory bucket, with the network switched off."""
 
     def call(method: str, path: str, headers=()) -> dict:
         event = build_event(method, path, list(headers), b"")
@@ -107,10 +99,13 @@ def test_unreachable_upstream_is_a_502_naming_it(handler):
     assert "Traceback" not in result["body"]
 
 
-def test_storage_failures_are_a_503_without_trace(handler, monkeypatch, request):
-    monkeypatch.setenv("ARTIFACT_BUCKET", "no-such-bucket")
-    app.reset_service()
-    request.addfinalizer(app.reset_service)  # the next test gets the module's bucket again
+def test_storage_failures_are_a_503_without_trace(handler, bucket):
+    def no_such_bucket(key: str) -> None:
+        error = {"Code": "NoSuchBucket", "Message": "The specified bucket does not exist"}
+        raise ClientError({"Error": error}, "GetObject")
+
+    for method in ("get_manifest", "get_json", "get_blob", "blob_size", "blob_written"):
+        bucket.before[method] = no_such_bucket
     result = handler("GET", f"/v2/library/busybox/manifests/{DIGEST}")
     assert result["statusCode"] == 503
     assert errors_of(result)[0]["code"] == "UNAVAILABLE"

@@ -10,6 +10,7 @@ and relative imports.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,62 @@ def test_the_handler_may_not_reach_past_the_registry():
     assert edge_violations("from ociwrap import upstream", allow_handler=False)
     assert edge_violations("import ociwrap_local.server", allow_handler=False)
     assert not edge_violations("from ociwrap.registry import service", allow_handler=False)
+
+
+# -- one home for each thing -----------------------------------------------------------------
+
+#: A string that is a media type (`type/subtype`, parameters allowed) or an `Accept` wildcard.
+MEDIA_TYPE = re.compile(r"(?:application|text|image|\*)/[A-Za-z0-9.+*-]+(?:;.*)?")
+MEDIA_TYPES_MODULE = LIBRARY / "names" / "mediatypes.py"
+
+
+def media_type_literals(source: str) -> list[str]:
+    """String constants of a module that are media types (docstrings are not constants)."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and MEDIA_TYPE.fullmatch(node.value)
+    ]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in [*LIBRARY_MODULES, *HANDLER.glob("*.py")] if p != MEDIA_TYPES_MODULE],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_media_type_strings_live_only_in_the_media_types_module(path):
+    found = media_type_literals(path.read_text())
+    assert not found, f"{path.relative_to(ROOT)} spells media types {found}: use names.mediatypes"
+
+
+def test_a_media_type_literal_is_found():
+    source = 'X = "application/vnd.oci.image.index.v1+json"\nY = "text/html; charset=utf-8"\n'
+    assert media_type_literals(source) == [
+        "application/vnd.oci.image.index.v1+json",
+        "text/html; charset=utf-8",
+    ]
+    assert not media_type_literals('def f():\n    """application/json docs"""\n')
+
+
+#: The modules that speak to AWS through its SDK: clients are made in one place, the bucket
+#: is S3 in one adapter, and ECR logins are asked for in one more.
+AWS_SDK_MODULES = {"runtime/aws.py", "bucket/store.py", "upstream/ecr.py"}
+
+
+@pytest.mark.parametrize("path", LIBRARY_MODULES, ids=lambda p: str(p.relative_to(LIBRARY)))
+def test_the_aws_sdk_is_spoken_only_by_its_adapters(path):
+    sdk = forbidden_third_party(imported(path.read_text()), {"boto3", "botocore"})
+    if str(path.relative_to(LIBRARY)) not in AWS_SDK_MODULES:
+        assert not sdk, f"{path.relative_to(LIBRARY)} imports {sorted(sdk)}"

@@ -3,17 +3,15 @@ registry's `Via` entry, a request that carries it back is refused, names and ali
 this registry itself are refused, and one client request causes a stated number of
 upstream requests (retries stay at the first hop).
 
-In-process S3, a scripted upstream on 127.0.0.1 aliased `stub` (see `handler_on_stub`).
+An in-memory bucket, a scripted upstream on 127.0.0.1 aliased `stub` (see `handler_on_stub`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import app
 from ociwrap.runtime import hops
@@ -26,26 +24,23 @@ Call = Callable[..., dict]
 
 
 @pytest.fixture
-def call(monkeypatch, scripted, loopback_only, dns) -> Iterator[Call]:
+def call(monkeypatch, scripted, loopback_only, dns, on_doubles) -> Call:
     """The handler on `stub`; `call(method, path, headers=(), body=None, **env)` (a changed
     environment builds the service again). Connections reach loopback only and no name is
     looked up (`dns`), so a name that got through sends nothing anywhere."""
     handler_on_stub(monkeypatch, scripted)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.reset_service()
+    on_doubles()  # the bucket in memory, the upstream over HTTP
 
-        def call(method: str, path: str, headers=(), body=None, **env: str) -> dict:
-            for name, value in env.items():
-                monkeypatch.setenv(name, value)
-            if env:
-                app.reset_service()
-            data = json.dumps(body).encode() if body is not None else b""
-            event = build_event(method, path, list(headers), data)
-            return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+    def call(method: str, path: str, headers=(), body=None, **env: str) -> dict:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        if env:
+            app.reset_service()
+        data = json.dumps(body).encode() if body is not None else b""
+        event = build_event(method, path, list(headers), data)
+        return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
 
-        yield call
-        app.reset_service()
+    return call
 
 
 def error_of(result: dict) -> dict:

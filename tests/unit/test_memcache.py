@@ -38,3 +38,16 @@ def test_expiry():
     assert cache.get("tag") == "sha256:1"
     clock.now = 5.0
     assert cache.get("tag") is None
+
+
+def test_namespaces_share_the_bounds_but_never_a_key():
+    cache = BoundedCache(max_entries=2)
+    manifests, links = cache.namespace("manifests"), cache.namespace("links")
+    manifests.put("sha256:a", "manifest")
+    links.put("sha256:a", "link")
+    assert (manifests.get("sha256:a"), links.get("sha256:a")) == ("manifest", "link")
+    cache.namespace("other").put("x", 1)  # a third entry evicts the oldest, in any namespace
+    assert manifests.get("sha256:a") is None and links.get("sha256:a") == "link"
+    links.discard("sha256:a")
+    assert links.get_or_load("sha256:a", lambda: "loaded") == "loaded"
+    assert links.get("sha256:a") == "loaded"

@@ -1,7 +1,8 @@
 """Each request leaves one structured log line and EMF metrics, and never a secret.
 
-The real handler over an in-process S3 and a scripted upstream on 127.0.0.1 (aliased
-`stub`); what it prints to stdout is what CloudWatch would read.
+The real handler's service over the in-memory bucket and upstream (aliased `stub`), which
+count their calls into the request's telemetry as the S3 client and the HTTP transport
+do; what it prints to stdout is what CloudWatch would read.
 """
 
 from __future__ import annotations
@@ -9,31 +10,33 @@ from __future__ import annotations
 import io
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import app
 import observe
+from doubles.bucket import MemoryBucket
+from doubles.handler import handler_on_memory
+from doubles.upstream import MemoryUpstream, digest_of
 from ociwrap_local.events import LocalContext, build_event
-from scripted_upstream import digest_of, handler_on_stub
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 @pytest.fixture
-def call(monkeypatch, scripted, loopback_only):
-    handler_on_stub(monkeypatch, scripted)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.reset_service()
+def bucket() -> MemoryBucket:
+    return MemoryBucket()
 
-        def call(method: str, path: str, headers=()) -> dict:
-            event = build_event(method, path, list(headers), b"")
-            return app.lambda_handler(event, LocalContext(aws_request_id="req-1"))
 
-        yield call
-        app.reset_service()
+@pytest.fixture
+def call(monkeypatch, bucket, on_doubles, no_network):
+    upstream = handler_on_memory(monkeypatch, MemoryUpstream())
+    on_doubles(bucket, upstream)
+
+    def call(method: str, path: str, headers=()) -> dict:
+        event = build_event(method, path, list(headers), b"")
+        return app.lambda_handler(event, LocalContext(aws_request_id="req-1"))
+
+    return call
 
 
 @pytest.fixture
@@ -135,21 +138,17 @@ def test_a_new_instance_reads_a_composition_from_its_record_alone(call, capsys, 
     assert (line["s3_calls"], line["upstream_calls"]) == (3, 0)
 
 
-def test_a_composition_record_whose_manifest_does_not_match_is_not_believed(call, capsys, logs):
+def test_a_composition_record_whose_manifest_does_not_match_is_not_believed(
+    call, bucket, capsys, logs
+):
     wrap = "/v2/wrap/stub/team/base/1/with/stub/team/wrapper/1/manifests/latest"
     first = call("GET", wrap)
-    s3 = boto3.client("s3")
-    [key] = [
-        item["Key"]
-        for item in s3.list_objects_v2(Bucket="unit-bucket", Prefix="tags/compositions/")[
-            "Contents"
-        ]
-    ]
-    record = json.loads(s3.get_object(Bucket="unit-bucket", Key=key)["Body"].read())
+    [key] = bucket.listing("tags/compositions/")
+    record = bucket.get_json(key)
     tampered = record["manifest"].replace('"schemaVersion":2', '"schemaVersion":2,"evil":1')
     assert tampered != record["manifest"]
     record["manifest"] = tampered
-    s3.put_object(Bucket="unit-bucket", Key=key, Body=json.dumps(record).encode())
+    bucket.put_json(key, record)
     app.reset_service()
     again = call("GET", wrap)
     assert again["body"] == first["body"]  # the stored manifest, by the record's digest

@@ -1,7 +1,7 @@
 """The page's routes, its security headers, and its same-origin reads of generated configs.
 
-The real handler over an in-process S3 and a scripted upstream on 127.0.0.1 (aliased
-`stub`). The page in a real browser is tests/integration/test_page.py.
+The real handler's service over an in-memory bucket and upstream (aliased `stub`), with no
+network at all. The page in a real browser is tests/integration/test_page.py.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import app
 import page_routes
+from doubles.handler import handler_on_memory
+from doubles.upstream import MemoryUpstream, digest_of
 from harness.logins import htpasswd_line
 from ociwrap_local.events import LocalContext, build_event, decode_result
-from scripted_upstream import digest_of, handler_on_stub
 
 PAGE = Path(__file__).resolve().parents[2] / "functions" / "registry" / "page"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -28,14 +27,16 @@ WRAP = "wrap/stub/team/base/1/with/stub/team/wrapper/1"
 
 
 @pytest.fixture
-def env(monkeypatch, scripted, loopback_only):
-    """The handler's environment: moto's S3 in-process, the scripted upstream as `stub`."""
-    handler_on_stub(monkeypatch, scripted)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.reset_service()
-        yield monkeypatch
-        app.reset_service()
+def upstream() -> MemoryUpstream:
+    return MemoryUpstream()
+
+
+@pytest.fixture
+def env(monkeypatch, upstream, on_doubles, no_network):
+    """The handler's environment: an in-memory bucket `unit-bucket`, the upstream as `stub`."""
+    handler_on_memory(monkeypatch, upstream)
+    on_doubles(upstream=upstream)
+    return monkeypatch
 
 
 @pytest.fixture
@@ -223,11 +224,21 @@ def test_every_other_read_of_a_config_is_redirected(call, headers):
     assert "unit-bucket" in answer["location"]
 
 
-def test_layers_proxied_configs_and_heads_are_answered_as_ever(call):
+def asked_for(upstream: MemoryUpstream, digest: str) -> int:
+    """How many requests the upstream got about `digest`."""
+    return sum(1 for request in upstream.calls if request.ref == digest)
+
+
+def test_layers_proxied_configs_and_heads_are_answered_as_ever(call, upstream):
     manifest = composed(call)
     layer = manifest["layers"][0]["digest"]
     status, headers, _ = call("GET", f"/v2/{WRAP}/blobs/{layer}", SAME_ORIGIN)
     assert status == 307 and headers["location"].startswith("http")
+    asked = asked_for(upstream, layer)
+    status, headers, body = call("HEAD", f"/v2/{WRAP}/blobs/{layer}", SAME_ORIGIN)
+    assert (status, body, headers["docker-content-digest"]) == (200, b"", layer)
+    assert headers["content-length"] == str(manifest["layers"][0]["size"])
+    assert asked_for(upstream, layer) == asked  # the size is known: nobody asked
     proxied = json.loads(call("GET", "/v2/stub/team/base/manifests/1")[2])["config"]["digest"]
     assert call("GET", f"/v2/stub/team/base/blobs/{proxied}", SAME_ORIGIN)[0] == 307
     config = manifest["config"]["digest"]

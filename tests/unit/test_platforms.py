@@ -9,7 +9,6 @@ from ociwrap.image.platforms import (
     is_attestation,
     match,
     normalize,
-    plan_platforms,
     plan_wrappers,
     select,
 )
@@ -283,6 +282,11 @@ BASE = [
     descriptor(entry("linux", "arm64", "v8")),
     descriptor(entry("linux", "arm", "v7")),
 ]
+
+
+def plan_platforms(base, wrapper):
+    """The plan for one wrapper: (base entry, wrapper entry or None) in base order."""
+    return [(entry, chosen) for entry, (chosen,) in plan_wrappers(base, [wrapper])]
 
 
 def test_a_single_image_wrapper_serves_every_base_platform():

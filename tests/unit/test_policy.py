@@ -16,11 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ociwrap.names.reference import ImageRef, Registry, Repository
 from ociwrap.registry.imagesource import Resolved
-from ociwrap.registry.verification import PolicySource, SignatureCheck
+from ociwrap.registry.verification import SignatureCheck
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.memcache import BoundedCache
 from ociwrap.runtime.secrets import SecretDocument
 from ociwrap.signing.policy import PolicyError, parse_policy
+from ociwrap.signing.policy_source import PolicySource
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
 

@@ -10,8 +10,10 @@ import json
 
 import pytest
 
+from answers import referrers_reply
 from ociwrap.names.reference import Registry, Repository
-from ociwrap.registry.referrers import clean_descriptor, descriptors_of, referrers_reply
+from ociwrap.registry.referrers import clean_descriptor, descriptors_of, referrers_of
+from ociwrap.registry.results import Referrers
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
@@ -69,7 +71,10 @@ def test_indexes_are_read_bounded():
 
 
 def test_the_answer_and_its_filter():
-    reply = referrers_reply([GOOD, {**GOOD, "artifactType": "c/d"}], None)
+    both = [GOOD, {**GOOD, "artifactType": "c/d"}]
+    assert referrers_of(both, None) == Referrers(tuple(both), filtered=False)
+    assert referrers_of(both, "c/d") == Referrers((both[1],), filtered=True)
+    reply = referrers_reply(referrers_of(both, None), head=False)
     assert reply.status == 200
     assert reply.headers["Content-Type"] == OCI_INDEX
     assert "OCI-Filters-Applied" not in reply.headers
@@ -80,9 +85,11 @@ def test_the_answer_and_its_filter():
         "manifests": [GOOD, {**GOOD, "artifactType": "c/d"}],
     }
     assert int(reply.headers["Content-Length"]) == len(reply.body)
-    filtered = referrers_reply([GOOD, {**GOOD, "artifactType": "c/d"}], "c/d")
+    filtered = referrers_reply(referrers_of(both, "c/d"), head=False)
     assert json.loads(filtered.body)["manifests"] == [{**GOOD, "artifactType": "c/d"}]
     assert filtered.headers["OCI-Filters-Applied"] == "artifactType"
+    head = referrers_reply(referrers_of(both, "c/d"), head=True)
+    assert head.body == b"" and head.headers == filtered.headers  # the GET's length kept
 
 
 # -- the upstream's referrers ----------------------------------------------------------------
@@ -139,7 +146,7 @@ def test_descriptor_text_boundaries():
 
 
 def test_the_answer_is_compact_json():
-    reply = referrers_reply([GOOD], None)
+    reply = referrers_reply(referrers_of([GOOD], None), head=False)
     assert reply.body == (
         b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",'
         b'"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json",'

@@ -12,6 +12,7 @@ calls on it, under the `bounded` fixture's generous bound.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import re
 from collections.abc import Callable, Iterator
@@ -142,7 +143,11 @@ ADVERSARIAL: dict[str, list[Shape]] = {
     "ociwrap.names.digest:_PIN": [("sha256-", "a", "!"), ("sha256-", "0", "")],
     "ociwrap.image.platforms:_ARM64_VARIANT": [("v8.", "1", ""), ("v", "8", "")],
     "ociwrap.image.platforms:_ARCH_VARIANT": [("v", "1", "")],
-    "ociwrap.registry.token_requests:_PLATFORM": [("", "a", "/"), ("a/", "a", "/!"), ("", "a/", "/")],
+    "ociwrap.registry.token_requests:_PLATFORM": [
+        ("", "a", "/"),
+        ("a/", "a", "/!"),
+        ("", "a/", "/"),
+    ],
     "ociwrap.registry.token_requests:_ENV_NAME": [("", "a", "="), ("", "a", "\x00")],
     "ociwrap.registry.container_tokens:_TOKEN": [("", "a", "1"), ("", "2", "")],
     "routes:_CONTENT": [
@@ -203,6 +208,7 @@ def _functions(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, ast.AST]]
             yield from _functions(node, prefix)
 
 
+@functools.cache
 def discovered() -> tuple[dict[str, set[str]], set[str], list[str]]:
     """What the source holds: module-level patterns (with the methods their module calls on
     them), `re` calls inside functions (patterns built at run time), and `from re import`."""
@@ -234,9 +240,6 @@ def discovered() -> tuple[dict[str, set[str]], set[str], list[str]]:
     return patterns, at_run_time, unreadable
 
 
-PATTERNS, AT_RUN_TIME, UNREADABLE = discovered()
-
-
 def texts(shapes: list[Shape]) -> Iterator[str]:
     for prefix, unit, tail in shapes:
         for length in LENGTHS:
@@ -260,18 +263,20 @@ def run(compiled: re.Pattern[Any], method: str, text: str) -> Any:
 
 
 def test_every_pattern_is_listed_with_texts_built_to_make_it_backtrack():
-    assert not UNREADABLE, f"{UNREADABLE}: write `re.<function>(...)`, which this test finds"
-    unlisted = sorted(set(PATTERNS) - set(ADVERSARIAL))
+    patterns, _, unreadable = discovered()
+    assert not unreadable, f"{unreadable}: write `re.<function>(...)`, which this test finds"
+    unlisted = sorted(set(patterns) - set(ADVERSARIAL))
     assert not unlisted, f"list adversarial texts for {unlisted} in ADVERSARIAL"
-    gone = sorted(set(ADVERSARIAL) - set(PATTERNS))
+    gone = sorted(set(ADVERSARIAL) - set(patterns))
     assert not gone, f"{gone} are no module-level patterns any more: remove them"
 
 
 def test_no_pattern_is_built_at_run_time():
     """A pattern built from data (a glob, a setting) can backtrack on what it is given,
     whatever texts are listed here: such data is matched by a scan of its own instead."""
-    assert not AT_RUN_TIME, (
-        f"`re` is called inside {sorted(AT_RUN_TIME)}: compile the pattern at module level "
+    at_run_time = discovered()[1]
+    assert not at_run_time, (
+        f"`re` is called inside {sorted(at_run_time)}: compile the pattern at module level "
         "(and list it in ADVERSARIAL), or match data without a regular expression"
     )
 
@@ -280,7 +285,7 @@ def test_no_pattern_is_built_at_run_time():
 def test_long_texts_built_to_backtrack_are_matched_in_linear_time(key, bounded):
     compiled = pattern(key)
     assert isinstance(compiled, re.Pattern)
-    methods = {"match", "fullmatch"} | PATTERNS.get(key, set())
+    methods = {"match", "fullmatch"} | discovered()[0].get(key, set())
     for text in texts(ADVERSARIAL[key] + COMMON):
         for method in sorted(methods):
             bounded(run, compiled, method, text)

@@ -1,9 +1,9 @@
 """The bucket is a cache: what its lifecycle removes is made again by the next request.
 
-The real handler over an in-process S3 (moto) and a scripted upstream on 127.0.0.1
-(aliased `stub`). The lifecycle is played by deleting objects; a new function instance
-(`cold`) is what meets the bucket after the days have passed, since a warm instance's
-memory never outlives what it holds (see `retention`).
+The real handler over the in-memory bucket and upstream (aliased `stub`). The lifecycle is
+played by deleting objects; a new function instance (`app.reset_service()`) is what meets
+the bucket after the days have passed, since a warm instance's memory never outlives what
+it holds (see `retention`).
 """
 
 from __future__ import annotations
@@ -15,31 +15,28 @@ import time
 from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from moto import mock_aws
 
 import app
-import wiring
+from doubles.bucket import MemoryBucket
+from doubles.handler import handler_on_memory
+from doubles.upstream import MemoryUpstream
 from ociwrap.bucket.links import Links
 from ociwrap.bucket.retention import MIN_URL_SECONDS, HeldBlobs, removal_time, url_seconds
 from ociwrap.bucket.sources import composed_from
-from ociwrap.bucket.store import Store, blob_key, manifest_key
+from ociwrap.bucket.store import blob_key, manifest_key
 from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.mirror import Mirror
 from ociwrap.registry.settings import Settings
-from ociwrap.runtime.aws import make_s3_client
+from ociwrap.registry.wiring import anonymous
 from ociwrap.runtime.memcache import BoundedCache
-from ociwrap.upstream.fetch import Fetcher
-from ociwrap.upstream.transport import Transport
 from ociwrap_local.events import LocalContext, build_event, decode_result
-from scripted_upstream import digest_of, handler_on_stub
+from scripted_upstream import digest_of
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 WRAP = "wrap/stub/team/base/1/with/stub/team/wrapper/1"
-BUCKET = "unit-bucket"
 DAY = 86400
 
 
@@ -123,14 +120,21 @@ def test_source_records_name_their_inputs_only_when_whole():
 
 
 @pytest.fixture
-def env(monkeypatch, scripted, loopback_only) -> Iterator[pytest.MonkeyPatch]:
-    """The handler's environment: moto's S3 in-process, the scripted upstream as `stub`."""
-    handler_on_stub(monkeypatch, scripted)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        app.reset_service()
-        yield monkeypatch
-        app.reset_service()
+def upstream() -> MemoryUpstream:
+    return MemoryUpstream()
+
+
+@pytest.fixture
+def bucket() -> MemoryBucket:
+    return MemoryBucket()
+
+
+@pytest.fixture
+def env(monkeypatch, upstream, bucket, on_doubles) -> Iterator[pytest.MonkeyPatch]:
+    """The handler's environment: the in-memory bucket, the in-memory upstream as `stub`."""
+    handler_on_memory(monkeypatch, upstream)
+    on_doubles(bucket, upstream)
+    return monkeypatch
 
 
 @pytest.fixture
@@ -165,21 +169,10 @@ def call(env) -> Call:
     return call
 
 
-def s3():
-    return boto3.client("s3")
-
-
-def keys(prefix: str = "") -> list[str]:
-    listing = s3().list_objects_v2(Bucket=BUCKET, Prefix=prefix)
-    return sorted(item["Key"] for item in listing.get("Contents", []))
-
-
-def expire(*prefixes: str) -> None:
+def expire(bucket: MemoryBucket, *prefixes: str) -> None:
     """What the lifecycle does, days later: these objects are gone, and so are the
     instances that served them (a new one meets the bucket)."""
-    for prefix in prefixes:
-        for key in keys(prefix):
-            s3().delete_object(Bucket=BUCKET, Key=key)
+    bucket.expire(*prefixes)
     app.reset_service()
 
 
@@ -187,19 +180,14 @@ def expire(*prefixes: str) -> None:
 CACHE = ("manifests/", "blobs/", "tags/upstream/", "tags/links/", "tags/compositions/")
 
 
-def held(key: str) -> bytes | None:
-    try:
-        return s3().get_object(Bucket=BUCKET, Key=key)["Body"].read()
-    except s3().exceptions.NoSuchKey:
-        return None
-
-
-def redirected_to_held(answer: tuple[int, dict[str, str], bytes], digest: str) -> None:
+def redirected_to_held(
+    bucket: MemoryBucket, answer: tuple[int, dict[str, str], bytes], digest: str
+) -> None:
     """A 307 to a presigned URL of the blob, which the bucket holds with its bytes."""
     status, headers, body = answer
     assert status == 307, body
     assert f"/blobs/sha256/{digest[7:]}" in headers["location"]
-    data = held(blob_key(digest))
+    data = bucket.held(blob_key(digest))
     assert data is not None and digest_of(data) == digest
 
 
@@ -214,79 +202,78 @@ def errors_of(body: bytes) -> dict:
     return error
 
 
-def test_a_mirrored_layer_that_expired_is_copied_again(call, scripted):
+def test_a_mirrored_layer_that_expired_is_copied_again(call, bucket, upstream):
     _, body = manifest(call, "stub/team/base", "1")
     layer = json.loads(body)["layers"][0]["digest"]
-    redirected_to_held(call("GET", f"/v2/stub/team/base/blobs/{layer}"), layer)
-    expire(blob_key(layer))  # its link stays: it is not believed
-    redirected_to_held(call("GET", f"/v2/stub/team/base/blobs/{layer}"), layer)
-    assert len(scripted.requests_to(f"/blobs/{layer}")) == 2
+    redirected_to_held(bucket, call("GET", f"/v2/stub/team/base/blobs/{layer}"), layer)
+    expire(bucket, blob_key(layer))  # its link stays: it is not believed
+    redirected_to_held(bucket, call("GET", f"/v2/stub/team/base/blobs/{layer}"), layer)
+    assert upstream.count("blob", layer) == 2
 
 
-def test_an_upstream_config_copy_that_expired_is_copied_again(call, scripted):
+def test_an_upstream_config_copy_that_expired_is_copied_again(call, bucket, upstream):
     manifest(call, WRAP, "latest")  # reads the base's config into the bucket
     _, body = manifest(call, "stub/team/base", "1")
     config = json.loads(body)["config"]["digest"]
-    assert held(blob_key(config)) is not None
-    expire(blob_key(config))
-    redirected_to_held(call("GET", f"/v2/stub/team/base/blobs/{config}"), config)
+    assert bucket.held(blob_key(config)) is not None
+    expire(bucket, blob_key(config))
+    redirected_to_held(bucket, call("GET", f"/v2/stub/team/base/blobs/{config}"), config)
 
 
-def test_a_blob_from_the_bucket_costs_one_head_per_instance(call):
+def test_a_blob_from_the_bucket_costs_one_head_per_instance(call, bucket):
     """The price of not believing a record: one S3 HEAD per blob and instance."""
     _, body = manifest(call, "stub/team/base", "1")
     layer = json.loads(body)["layers"][0]["digest"]
     call("GET", f"/v2/stub/team/base/blobs/{layer}")
     app.reset_service()  # a new instance: nothing in memory
-    calls: list[str] = []
-    client = wiring.service().proxy.blobs.store.s3
-    client.meta.events.register("before-call.s3", lambda model, **kw: calls.append(model.name))
-    redirected_to_held(call("GET", f"/v2/stub/team/base/blobs/{layer}"), layer)
-    assert calls == ["GetObject", "HeadObject"]  # the link, and whether the blob is there
-    calls.clear()
+    bucket.calls.clear()
+    redirected_to_held(bucket, call("GET", f"/v2/stub/team/base/blobs/{layer}"), layer)
+    reads = [method for method, _ in bucket.calls if method != "presign_blob"]
+    assert reads == ["get_json", "blob_written"]  # the link, and whether the blob is there
+    bucket.calls.clear()
     call("GET", f"/v2/stub/team/base/blobs/{layer}")
-    assert calls == []  # the same instance believes both until the blob may expire
+    assert [method for method, _ in bucket.calls if method != "presign_blob"] == []
 
 
-def test_a_proxied_manifest_that_expired_is_fetched_again_by_digest(call, scripted):
+def test_a_proxied_manifest_that_expired_is_fetched_again_by_digest(call, bucket, upstream):
     digest, body = manifest(call, "stub/team/base", "1")
-    expire(manifest_key(digest))
+    expire(bucket, manifest_key(digest))
     assert manifest(call, "stub/team/base", digest) == (digest, body)
-    assert held(manifest_key(digest)) == body
-    assert len(scripted.requests_to(f"/manifests/{digest}")) == 2
+    assert bucket.held(manifest_key(digest)) == body
+    assert upstream.count("head_manifest", digest) + upstream.count("get_manifest", digest) == 2
 
 
-def test_a_composition_that_expired_is_composed_again_to_the_same_digests(call):
+def test_a_composition_that_expired_is_composed_again_to_the_same_digests(call, bucket):
     digest, body = manifest(call, WRAP, "latest")
     config = json.loads(body)["config"]["digest"]
-    expire(*CACHE)
-    assert keys("manifests/") == keys("blobs/") == []
+    expire(bucket, *CACHE)
+    assert bucket.listing("manifests/") == bucket.listing("blobs/") == []
     assert manifest(call, WRAP, digest) == (digest, body)  # a pinned digest, by digest
-    assert held(manifest_key(digest)) == body
-    redirected_to_held(call("GET", f"/v2/{WRAP}/blobs/{config}"), config)
+    assert bucket.held(manifest_key(digest)) == body
+    redirected_to_held(bucket, call("GET", f"/v2/{WRAP}/blobs/{config}"), config)
     assert manifest(call, WRAP, "latest") == (digest, body)
 
 
-def test_a_composed_config_that_expired_is_composed_again(call):
+def test_a_composed_config_that_expired_is_composed_again(call, bucket):
     _, body = manifest(call, WRAP, "latest")
     config = json.loads(body)["config"]["digest"]
-    expire(blob_key(config))
-    redirected_to_held(call("GET", f"/v2/{WRAP}/blobs/{config}"), config)
+    expire(bucket, blob_key(config))
+    redirected_to_held(bucket, call("GET", f"/v2/{WRAP}/blobs/{config}"), config)
 
 
-def test_the_page_reads_a_composed_config_that_expired(call):
+def test_the_page_reads_a_composed_config_that_expired(call, bucket):
     _, body = manifest(call, WRAP, "latest")
     config = json.loads(body)["config"]["digest"]
-    expire(*CACHE)
+    expire(bucket, *CACHE)
     status, _, data = call("GET", f"/v2/{WRAP}/blobs/{config}", [("Sec-Fetch-Site", "same-origin")])
     assert status == 200 and digest_of(data) == config
 
 
-def test_a_digest_whose_base_is_gone_upstream_is_a_404_saying_why(call, scripted):
+def test_a_digest_whose_base_is_gone_upstream_is_a_404_saying_why(call, bucket, upstream):
     digest, body = manifest(call, WRAP, "latest")
     base = json.loads(body)["annotations"]["org.opencontainers.image.base.digest"]
-    del scripted.routes["GET", f"/v2/team/base/manifests/{base}"]
-    expire(*CACHE)
+    del upstream.manifests["team/base", base]
+    expire(bucket, *CACHE)
     status, _, answer = call("GET", f"/v2/{WRAP}/manifests/{digest}", [("Accept", OCI_MANIFEST)])
     error = errors_of(answer)
     assert (status, error["code"]) == (404, "MANIFEST_UNKNOWN")
@@ -297,14 +284,14 @@ def test_a_digest_whose_base_is_gone_upstream_is_a_404_saying_why(call, scripted
     assert "base image" in error["message"]
 
 
-def test_a_composition_recorded_without_its_inputs_is_a_404_saying_so(call):
+def test_a_composition_recorded_without_its_inputs_is_a_404_saying_so(call, bucket):
     digest, body = manifest(call, WRAP, "latest")
     config = json.loads(body)["config"]["digest"]
-    for key in keys("tags/sources/"):  # as they were written before they named inputs
-        record = json.loads(held(key))
+    for key in bucket.listing("tags/sources/"):  # as they were written before they named inputs
+        record = json.loads(bucket.held(key))
         stripped = {k: v for k, v in record.items() if k not in ("base", "wrappers")}
-        s3().put_object(Bucket=BUCKET, Key=key, Body=json.dumps(stripped).encode())
-    expire(*CACHE)
+        bucket.put_json(key, stripped)
+    expire(bucket, *CACHE)
     status, _, answer = call("GET", f"/v2/{WRAP}/manifests/{digest}", [("Accept", OCI_MANIFEST)])
     assert status == 404 and "nothing records what it was made of" in errors_of(answer)["message"]
     status, _, answer = call("GET", f"/v2/{WRAP}/blobs/{config}")
@@ -318,27 +305,27 @@ def signature(call: Call, digest: str) -> tuple[str, bytes]:
 
 
 @pytest.mark.usefixtures("signing")
-def test_a_signature_that_expired_is_stored_again_from_its_record(call):
+def test_a_signature_that_expired_is_stored_again_from_its_record(call, bucket):
     digest, _ = manifest(call, WRAP, "latest")
     signed, body = signature(call, digest)
     layers = json.loads(body)["layers"]
-    expire(manifest_key(signed), *(blob_key(layer["digest"]) for layer in layers))
+    expire(bucket, manifest_key(signed), *(blob_key(layer["digest"]) for layer in layers))
     assert signature(call, digest) == (signed, body)  # the same signature, not a new one
     assert manifest(call, WRAP, signed) == (signed, body)
-    expire(*CACHE)
+    expire(bucket, *CACHE)
     assert manifest(call, WRAP, signed) == (signed, body)  # by its own digest too
-    expire(*CACHE)
+    expire(bucket, *CACHE)
     payload = layers[0]["digest"]
-    redirected_to_held(call("GET", f"/v2/{WRAP}/blobs/{payload}"), payload)
+    redirected_to_held(bucket, call("GET", f"/v2/{WRAP}/blobs/{payload}"), payload)
 
 
 @pytest.mark.usefixtures("signing")
-def test_a_composition_made_again_keeps_its_signature(call):
+def test_a_composition_made_again_keeps_its_signature(call, bucket):
     digest, _ = manifest(call, WRAP, "latest")
     signed, body = signature(call, digest)
-    expire(*CACHE)
+    expire(bucket, *CACHE)
     assert manifest(call, WRAP, "latest")[0] == digest  # composed again
-    assert held(manifest_key(signed)) == body  # ... and its signature stored again
+    assert bucket.held(manifest_key(signed)) == body  # ... and its signature stored again
     assert signature(call, digest) == (signed, body)
 
 
@@ -354,13 +341,9 @@ class Clock:
 
 
 @pytest.fixture
-def bucket_store(monkeypatch) -> Iterator[Store]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        client = make_s3_client(region="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield Store(client, BUCKET)
+def bucket_store() -> MemoryBucket:
+    """A bucket whose objects were written on 2024-05-01 at 10:30 UTC."""
+    return MemoryBucket(clock=lambda: utc("2024-05-01 10:30"))
 
 
 def test_a_blob_is_believed_held_until_the_lifecycle_may_first_remove_it(bucket_store):
@@ -371,7 +354,7 @@ def test_a_blob_is_believed_held_until_the_lifecycle_may_first_remove_it(bucket_
     until = removal_time(written, 30)
     held_blobs = HeldBlobs(bucket_store, 30, 3600, BoundedCache(clock=clock), clock)
     assert held_blobs.until(digest_of(data)) == until
-    bucket_store.s3.delete_object(Bucket=BUCKET, Key=blob_key(digest_of(data)))
+    bucket_store.expire(blob_key(digest_of(data)))
     clock.now = until - 3600 - 1  # a URL handed out now still lives before the removal
     assert held_blobs.until(digest_of(data)) == until
     clock.now = until - 3600  # later, the bucket is asked again
@@ -385,10 +368,18 @@ def test_urls_of_a_blob_close_to_its_removal_live_only_as_long_as_it_does(bucket
     clock = Clock(until - 600)
     links = Links(bucket_store, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
     mirror = Mirror(bucket_store, links, max_bytes=1024)
-    blobs = Blobs(bucket_store, Fetcher(Transport()), mirror, 3600, clock=clock, retention_days=30)
-    reply = blobs.stored(digest_of(data))
-    assert reply is not None
-    assert parse_qs(urlsplit(reply.headers["Location"]).query)["X-Amz-Expires"] == ["600"]
+    blobs = Blobs(
+        bucket_store,
+        MemoryUpstream(),
+        mirror,
+        3600,
+        clock=clock,
+        private=anonymous,
+        retention_days=30,
+    )
+    found = blobs.stored(digest_of(data))
+    assert found is not None
+    assert parse_qs(urlsplit(found.location).query)["X-Amz-Expires"] == ["600"]
     clock.now = until - 7200
-    reply = blobs.stored(digest_of(data))
-    assert parse_qs(urlsplit(reply.headers["Location"]).query)["X-Amz-Expires"] == ["3600"]
+    found = blobs.stored(digest_of(data))
+    assert parse_qs(urlsplit(found.location).query)["X-Amz-Expires"] == ["3600"]

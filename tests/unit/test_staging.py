@@ -1,29 +1,29 @@
 """Resumable mirroring: a copy that a request cannot finish is continued by the next one.
 
 Blob GETs through `Blobs` against a scripted upstream on 127.0.0.1 that honours `Range`
-(or not) and can break off or stall mid-body, with moto's in-process S3 (one mock for
-the module). Each request is one call of `Blobs.upstream`, as the handler makes it.
+(or not) and can break off or stall mid-body (the HTTP edge is part of the subject), over
+the in-memory bucket. Each request is one call of `Blobs.upstream`, as the handler makes it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import boto3
 import pytest
 
+from doubles.bucket import MemoryBucket
+from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.links import Links
 from ociwrap.bucket.staging import PART_BYTES, Progress, Staging, area
-from ociwrap.bucket.store import Store
 from ociwrap.names.reference import Registry, Repository
 from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.mirror import Mirror
+from ociwrap.registry.wiring import anonymous
 from ociwrap.runtime import deadline
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.memcache import BoundedCache
@@ -34,6 +34,8 @@ PART = PART_BYTES
 DATA = random.Random(7).randbytes(2 * PART + PART // 2)  # two whole parts and a half
 DIGEST = "sha256:" + hashlib.sha256(DATA).hexdigest()
 RANGE = re.compile(r"bytes=([0-9]+)-")
+#: Every operation of the bucket.
+BUCKET_METHODS = [name for name in vars(Bucket) if not name.startswith("_")]
 
 
 def digest_of(data: bytes) -> str:
@@ -69,47 +71,38 @@ class Upstream:
         return status, headers, lambda wfile: wfile.write(self.data[start:cut])
 
 
-_buckets = itertools.count(1)
+@pytest.fixture
+def store() -> MemoryBucket:
+    return MemoryBucket()
 
 
 @pytest.fixture
-def store(s3) -> Store:
-    bucket = f"staging-{next(_buckets)}"
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
-    return Store(s3, bucket)
+def on_bucket(store) -> Callable[[str, Callable], None]:
+    """`on_bucket(method, hook)`: `hook(key)` runs before every later call of `method`."""
+
+    def register(method: str, hook: Callable) -> None:
+        store.before[method] = hook
+
+    return register
 
 
 @pytest.fixture
-def on_s3(store) -> Iterator[Callable[[str, Callable], None]]:
-    """Register a botocore event hook on the (module-wide) S3 client for this test only."""
-    registered: list[tuple[str, Callable]] = []
+def bucket_calls(store) -> Callable[[str], list[str]]:
+    """`bucket_calls(method)`: the keys of every later call of `method`."""
 
-    def register(event: str, hook: Callable) -> None:
-        store.s3.meta.events.register(event, hook)
-        registered.append((event, hook))
-
-    yield register
-    for event, hook in registered:
-        store.s3.meta.events.unregister(event, hook)
-
-
-@pytest.fixture
-def s3_calls(on_s3) -> Callable[[str], list[dict]]:
-    """`s3_calls(operation)`: the parameters of every later call of `operation`."""
-
-    def record(operation: str) -> list[dict]:
-        seen: list[dict] = []
-        on_s3(f"before-parameter-build.s3.{operation}", lambda params, **kw: seen.append(params))
+    def record(method: str) -> list[str]:
+        seen: list[str] = []
+        store.before[method] = seen.append
         return seen
 
     return record
 
 
-def make_blobs(store: Store) -> Blobs:
+def make_blobs(store: MemoryBucket) -> Blobs:
     """The blob service of one warm instance (its own memory)."""
     links = Links(store, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
     mirror = Mirror(store, links, max_bytes=len(DATA) + 1)
-    return Blobs(store, Fetcher(Transport()), mirror, presign_ttl_seconds=600)
+    return Blobs(store, Fetcher(Transport()), mirror, presign_ttl_seconds=600, private=anonymous)
 
 
 @pytest.fixture
@@ -129,26 +122,23 @@ def upstream(scripted, repo) -> Upstream:
     return route
 
 
-def keys(store: Store, prefix: str) -> list[str]:
-    listing = store.s3.list_objects_v2(Bucket=store.bucket, Prefix=prefix)
-    return sorted(item["Key"] for item in listing.get("Contents", []))
+def keys(store: MemoryBucket, prefix: str) -> list[str]:
+    return store.listing(prefix)
 
 
-def staged(store: Store, repo: Repository) -> list[str]:
+def staged(store: MemoryBucket, repo: Repository) -> list[str]:
     return keys(store, area(f"{repo.registry.url}/{repo.path}", DIGEST))
 
 
 def get(blobs: Blobs, repo: Repository, digest: str = DIGEST) -> RegistryError | str:
     """One blob GET: the error it ends with, or where it redirects to."""
     try:
-        reply = blobs.upstream(repo, digest, head=False)
+        return blobs.upstream(repo, digest).location
     except RegistryError as exc:
         return exc
-    assert reply.status == 307
-    return reply.headers["Location"]
 
 
-def assert_served(store: Store, location: str) -> None:
+def assert_served(store: MemoryBucket, location: str) -> None:
     assert f"/blobs/sha256/{DIGEST[7:]}" in location
     assert store.get_blob(DIGEST) == DATA
 
@@ -176,24 +166,26 @@ def test_a_copy_broken_off_is_continued_from_its_last_whole_part(
     assert blobs.mirror.size(repo, DIGEST) == len(DATA)
 
 
-def test_another_instance_rebuilds_the_hash_from_the_staged_parts(store, repo, upstream, s3_calls):
+def test_another_instance_rebuilds_the_hash_from_the_staged_parts(
+    store, repo, upstream, bucket_calls
+):
     upstream.cuts = [2 * PART + 10]
     assert isinstance(get(make_blobs(store), repo), RegistryError)
-    reads = s3_calls("GetObject")
+    reads = bucket_calls("read_part")
     assert_served(store, get(make_blobs(store), repo))  # a fresh instance: no hash in memory
     assert upstream.asked[-1] == f"bytes={2 * PART}-"
-    read_back = [call["Key"] for call in reads if call["Key"].startswith("uploads/")]
+    read_back = [key for key in reads if key.startswith("uploads/")]
     assert len(read_back) == 2
 
 
 def test_the_same_instance_continues_its_hash_without_reading_parts_back(
-    blobs, store, repo, upstream, s3_calls
+    blobs, store, repo, upstream, bucket_calls
 ):
     upstream.cuts = [2 * PART + 10]
     assert isinstance(get(blobs, repo), RegistryError)
-    reads = s3_calls("GetObject")
+    reads = bucket_calls("read_part")
     assert_served(store, get(blobs, repo))
-    assert [call["Key"] for call in reads if call["Key"].startswith("uploads/")] == []
+    assert [key for key in reads if key.startswith("uploads/")] == []
 
 
 def test_an_upstream_that_ignores_range_is_copied_from_the_start(blobs, store, repo, upstream):
@@ -228,39 +220,41 @@ def test_staged_parts_that_expired_are_not_continued_from(blobs, store, repo, up
     upstream.cuts = [PART + 10]
     get(blobs, repo)
     for key in staged(store, repo):  # the bucket's lifecycle rule removed them
-        store.s3.delete_object(Bucket=store.bucket, Key=key)
+        store.expire(key)
     assert_served(store, get(blobs, repo))
     assert upstream.asked[-1] is None
 
 
 def test_a_copy_whose_bytes_are_all_staged_is_finished_without_the_upstream(
-    blobs, store, repo, upstream, on_s3
+    blobs, store, repo, upstream, on_bucket
 ):
     """The request that staged the last part ran out of time storing the blob: the next
     one checks and stores what is staged (a public upstream is not asked again)."""
 
-    def out_of_time(**kwargs) -> None:
+    def out_of_time(key: str) -> None:
         raise RegistryError("UNAVAILABLE", "out of time", status=504)
 
-    on_s3("before-call.s3.CreateMultipartUpload", out_of_time)
+    on_bucket("compose_blob", out_of_time)
     assert get(blobs, repo).status == 504
-    store.s3.meta.events.unregister("before-call.s3.CreateMultipartUpload", out_of_time)
+    del store.before["compose_blob"]
     assert staged(store, repo)[-1].endswith(".last") and keys(store, "blobs/") == []
     assert_served(store, get(make_blobs(store), repo))  # another instance: parts read back
     assert upstream.asked == [None]
     assert staged(store, repo) == []
 
 
-def test_a_private_upstream_is_asked_for_the_last_part_again(blobs, store, repo, upstream, on_s3):
+def test_a_private_upstream_is_asked_for_the_last_part_again(
+    blobs, store, repo, upstream, on_bucket
+):
     """Its answer is the access check: a link to private bytes is made only on one."""
     blobs.mirror.links.private = lambda registry: True
 
-    def out_of_time(**kwargs) -> None:
+    def out_of_time(key: str) -> None:
         raise RegistryError("UNAVAILABLE", "out of time", status=504)
 
-    on_s3("before-call.s3.CreateMultipartUpload", out_of_time)
+    on_bucket("compose_blob", out_of_time)
     get(blobs, repo)
-    store.s3.meta.events.unregister("before-call.s3.CreateMultipartUpload", out_of_time)
+    del store.before["compose_blob"]
     assert_served(store, get(blobs, repo))
     assert upstream.asked == [None, f"bytes={2 * PART}-"]
 
@@ -318,15 +312,12 @@ def test_another_repository_never_continues_a_copy_it_did_not_start(
 
 
 def test_the_blob_is_put_together_only_from_a_whole_staged_copy(
-    blobs, store, repo, upstream, on_s3
+    blobs, store, repo, upstream, on_bucket
 ):
     upstream.cuts = [PART + 10]
     get(blobs, repo)
     seen_at_composition: list[list[str]] = []
-    on_s3(
-        "before-call.s3.CreateMultipartUpload",
-        lambda **kwargs: seen_at_composition.append(staged(store, repo)),
-    )
+    on_bucket("compose_blob", lambda key: seen_at_composition.append(staged(store, repo)))
     assert_served(store, get(blobs, repo))
     [parts] = seen_at_composition
     assert [key.rsplit("/", 1)[1][:10] for key in parts] == [
@@ -357,16 +348,17 @@ def test_a_blob_of_whole_parts_ends_with_a_whole_last_part(blobs, store, repo, s
 # -- time ----------------------------------------------------------------------------------
 
 
-def test_the_deadline_stops_the_copy_and_its_parts_stay(blobs, store, repo, scripted, on_s3):
+def test_the_deadline_stops_the_copy_and_its_parts_stay(blobs, store, repo, scripted, on_bucket):
     """The request that runs out of time answers 504; what it staged survives, nothing is
     written after its deadline, and nothing keeps copying once it has answered."""
     finished = threading.Event()
+    answered = threading.Event()
 
     def write(wfile) -> None:
         try:
             wfile.write(DATA[: PART + 10])
             wfile.flush()
-            time.sleep(2.5)  # longer than the request has
+            answered.wait(10)  # the rest comes after the request has answered
             wfile.write(DATA[PART + 10 :])
         finally:
             finished.set()
@@ -377,16 +369,18 @@ def test_the_deadline_stops_the_copy_and_its_parts_stay(blobs, store, repo, scri
         write,
     )
     late: list[str] = []
-    on_s3(
-        "before-call.s3",
-        lambda event_name, **kwargs: (
-            late.append(event_name)
-            if deadline.current() is not None and deadline.current().expired()
-            else None
-        ),
-    )
-    with deadline.within(deadline.Deadline(1.5)):
+    for method in BUCKET_METHODS:
+        on_bucket(
+            method,
+            lambda key, method=method: (
+                late.append(method)
+                if deadline.current() is not None and deadline.current().expired()
+                else None
+            ),
+        )
+    with deadline.within(deadline.Deadline(1.0)):
         error = get(blobs, repo)
+    answered.set()
     assert isinstance(error, RegistryError)
     assert (error.status, error.code) == (504, "UNAVAILABLE")
     assert "upstream registry stub to send a blob" in error.message
@@ -398,18 +392,18 @@ def test_the_deadline_stops_the_copy_and_its_parts_stay(blobs, store, repo, scri
     assert staged(store, repo) == parts and keys(store, "blobs/") == []
 
 
-def test_rebuilding_a_hash_stops_at_the_deadline(store, on_s3, s3_calls):
+def test_rebuilding_a_hash_stops_at_the_deadline(store, on_bucket, bucket_calls):
     """Parts are read back in chunks that check the deadline; the copy stops there and
     writes nothing more."""
     staging = Staging(store)
     source = "http://up.example/team/app"
     for number in (1, 2):
         key = f"{area(source, DIGEST)}part-{number:05d}.{'0' * 32}"
-        store.s3.put_object(Bucket=store.bucket, Key=key, Body=DATA[(number - 1) * PART :][:PART])
+        store.put_part(key, DATA[(number - 1) * PART :][:PART])
     assert staging.progress(source, DIGEST) == Progress(2 * PART, complete=False)
     clock = [0.0]
-    on_s3("after-call.s3.GetObject", lambda **kwargs: clock.__setitem__(0, clock[0] + 10))
-    puts = s3_calls("PutObject")
+    on_bucket("read_part", lambda key: clock.__setitem__(0, clock[0] + 10))
+    puts = bucket_calls("put_part")
     with (
         deadline.within(deadline.Deadline(5, clock=lambda: clock[0])),
         pytest.raises(RegistryError) as caught,

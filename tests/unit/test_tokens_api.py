@@ -1,6 +1,6 @@
 """The container token API through the handler: create, read, revoke, expire, limits.
 
-In-process S3 (one mock for the module); pulls of token images are integration tests.
+The in-memory bucket; pulls of token images are integration tests.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ import base64
 import json
 import re
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import app
 from ociwrap_local.events import LocalContext, build_event
@@ -19,21 +17,15 @@ from ociwrap_local.events import LocalContext, build_event
 TOKEN = re.compile(r"[a-z2-7]{26}")
 
 
-@pytest.fixture(scope="module")
-def aws():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ARTIFACT_BUCKET", "unit-bucket")
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        patch.setenv("REGISTRY_ALIASES", "local=http://127.0.0.1:9")
-        patch.delenv("S3_ENDPOINT_URL", raising=False)
-        patch.delenv("PUBLIC_HOSTNAME", raising=False)
-        with mock_aws():
-            boto3.client("s3").create_bucket(Bucket="unit-bucket")
-            app.reset_service()
-            yield
-            app.reset_service()
+@pytest.fixture
+def aws(monkeypatch, on_doubles):
+    """The handler's service over the in-memory bucket (no upstream is ever asked)."""
+    monkeypatch.setenv("ARTIFACT_BUCKET", "unit-bucket")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("REGISTRY_ALIASES", "local=http://127.0.0.1:9")
+    monkeypatch.delenv("S3_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("PUBLIC_HOSTNAME", raising=False)
+    on_doubles()
 
 
 @pytest.fixture
@@ -118,8 +110,11 @@ def test_another_name_under_a_token_is_404(call):
 def test_an_expired_token_is_404(call):
     import time
 
+    import wiring
+
     token = body_of(call("POST", "/v1alpha/tokens", {**REQUEST, "ttlSeconds": 1}))["token"]
-    time.sleep(1.1)
+    later = time.time() + 1.1  # past its second
+    wiring.service().tokens.clock = lambda: later
     result = call("GET", f"/v1alpha/tokens/{token}")
     assert result["statusCode"] == 404
     assert "expired" in body_of(result)["errors"][0]["message"]

@@ -213,7 +213,7 @@ def test_a_dripping_body_ends_at_the_deadline_not_per_read(scripted, repo):
         {"Content-Length": "100"},
         body,
     )
-    with deadline.within(deadline.Deadline(0.8)):
+    with deadline.within(deadline.Deadline(0.5)):
         response = Transport().request(repo, "GET", "manifests/1")
         error = error_of(read_body, response, 1000, "manifest", "stub")
     assert error.status == 504 and "deadline" in error.message
@@ -222,12 +222,12 @@ def test_a_dripping_body_ends_at_the_deadline_not_per_read(scripted, repo):
 
 
 def test_slow_calls_add_up_against_one_deadline(scripted, repo):
-    """Each call takes 0.4 s at least, so no more than 4 of them fit into 2 s: however fast
+    """Each call takes 0.2 s at least, so no more than 4 of them fit into 1 s: however fast
     the machine, a deadline that each call drew afresh would let all ten through."""
-    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(0.4)
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = slow_headers(0.2)
     transport = Transport()
     succeeded = 0
-    with deadline.within(deadline.Deadline(2.0)):
+    with deadline.within(deadline.Deadline(1.0)):
         for _ in range(10):
             try:
                 transport.request(repo, "GET", "manifests/1").close()
@@ -236,7 +236,7 @@ def test_slow_calls_add_up_against_one_deadline(scripted, repo):
                 break
             succeeded += 1
         else:
-            pytest.fail("ten slow calls all got through a 2 s deadline")
+            pytest.fail("ten slow calls all got through a 1 s deadline")
     assert error.status == 504 and "deadline" in error.message
     assert 1 <= succeeded <= 4
 
@@ -249,7 +249,7 @@ def test_a_slow_token_realm_counts_against_the_deadline(scripted, repo):
     )
     stall = Stall(60)
     scripted.routes["GET", "/token"] = stall
-    with deadline.within(deadline.Deadline(1.5)):
+    with deadline.within(deadline.Deadline(0.5)):
         error = error_of(Transport().request, repo, "GET", "manifests/1")
     assert error.status == 504 and "deadline" in error.message
     assert "token service of upstream registry stub" in error.message

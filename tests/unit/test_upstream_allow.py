@@ -3,22 +3,21 @@ container tokens reach only the upstream repositories it allows; whatever else t
 is `403 DENIED` naming the setting, before any upstream is asked or anything stored is
 served.
 
-In-process S3, a scripted upstream on 127.0.0.1 aliased `stub` (see `handler_on_stub`):
-`stub/team/base` and `stub/team/wrapper`.
+An in-memory bucket and an in-memory upstream aliased `stub` (see `handler_on_memory`):
+`stub/team/base` and `stub/team/wrapper`; the network is off.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import boto3
 import pytest
-from moto import mock_aws
 
 import app
+from doubles.handler import handler_on_memory
+from doubles.upstream import MemoryUpstream, digest_of
 from ociwrap_local.events import LocalContext, build_event
-from scripted_upstream import digest_of, handler_on_stub
 
 LAYER = digest_of(b"layer of team/base")
 WRAP = "/v2/wrap/stub/team/base/1/with/stub/team/wrapper/1"
@@ -26,27 +25,29 @@ Call = Callable[..., dict]
 
 
 @pytest.fixture
-def call(monkeypatch, scripted, loopback_only, dns) -> Iterator[Call]:
+def upstream() -> MemoryUpstream:
+    return MemoryUpstream()
+
+
+@pytest.fixture
+def call(monkeypatch, upstream, no_network, on_doubles) -> Call:
     """The handler on `stub`; `call(method, path, body=None, **env)` (a changed
-    environment builds the service again, over the same bucket). Connections reach
-    loopback only and no name is looked up (`dns`): a name that got through sends nothing."""
-    handler_on_stub(monkeypatch, scripted)
+    environment builds the service again, over the same bucket and upstream). No
+    connection or lookup leaves (`no_network`): a name that got through sends nothing."""
+    handler_on_memory(monkeypatch, upstream)
     monkeypatch.delenv("UPSTREAM_ALLOW", raising=False)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket="unit-bucket")
-        app.reset_service()
+    on_doubles(upstream=upstream)
 
-        def call(method: str, path: str, body=None, **env: str) -> dict:
-            for name, value in env.items():
-                monkeypatch.setenv(name, value)
-            if env:
-                app.reset_service()
-            data = json.dumps(body).encode() if body is not None else b""
-            event = build_event(method, path, [("Host", "registry.example.com")], data)
-            return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
+    def call(method: str, path: str, body=None, **env: str) -> dict:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        if env:
+            app.reset_service()
+        data = json.dumps(body).encode() if body is not None else b""
+        event = build_event(method, path, [("Host", "registry.example.com")], data)
+        return app.lambda_handler(event, LocalContext(aws_request_id="unit"))
 
-        yield call
-        app.reset_service()
+    return call
 
 
 def refusal(result: dict) -> str:
@@ -71,57 +72,57 @@ def refusal(result: dict) -> str:
         ("GET", f"/v2/stub/team/base/referrers/{'sha256:' + '1' * 64}"),
     ],
 )
-def test_a_proxied_name_it_does_not_allow_is_refused_unasked(call, scripted, method, path):
+def test_a_proxied_name_it_does_not_allow_is_refused_unasked(call, upstream, method, path):
     message = refusal(call(method, path, UPSTREAM_ALLOW="stub/team/wrapper"))
     if method == "GET":
         assert "UPSTREAM_ALLOW" in message and "stub/team/base" in message
-    assert scripted.seen == []
+    assert upstream.calls == []
 
 
-def test_a_proxied_name_it_allows_is_pulled(call, scripted):
+def test_a_proxied_name_it_allows_is_pulled(call, upstream):
     allow = "docker.io/library/*,stub/team/*"
     assert call("GET", "/v2/stub/team/base/manifests/1", UPSTREAM_ALLOW=allow)["statusCode"] == 200
     assert call("GET", f"/v2/stub/team/base/blobs/{LAYER}")["statusCode"] == 307
 
 
-def test_docker_hub_names_are_matched_after_resolution(call, scripted, loopback_only):
+def test_docker_hub_names_are_matched_after_resolution(call, upstream, no_network):
     """`busybox` is `docker.io/library/busybox`: refused by a pattern for `stub` alone,
     without a lookup or a connection anywhere."""
     for path in ("/v2/busybox/manifests/1", "/v2/library/busybox/manifests/1"):
         message = refusal(call("GET", path, UPSTREAM_ALLOW="stub"))
         assert "docker.io/library/busybox" in message
-    assert loopback_only == []
+    assert upstream.calls == [] and no_network == []
 
 
 @pytest.mark.parametrize(
     ("allow", "refused"),
     [("stub/team/base", "wrapper image stub/team/wrapper"), ("stub/**/wrapper", "base image")],
 )
-def test_a_wrapped_name_needs_its_base_and_wrapper_allowed(call, scripted, allow, refused):
+def test_a_wrapped_name_needs_its_base_and_wrapper_allowed(call, upstream, allow, refused):
     message = refusal(call("GET", f"{WRAP}/manifests/latest", UPSTREAM_ALLOW=allow))
     assert refused in message and "UPSTREAM_ALLOW" in message
-    assert scripted.seen == []
+    assert upstream.calls == []
     assert call("GET", f"{WRAP}/manifests/latest", UPSTREAM_ALLOW="stub/team/**")["statusCode"] == (
         200
     )
 
 
-def test_what_was_composed_before_is_not_served_once_refused(call, scripted):
+def test_what_was_composed_before_is_not_served_once_refused(call, upstream):
     """A composition in the bucket, its blobs and tags are all behind the same check."""
     composed = call("GET", f"{WRAP}/manifests/latest")
     assert composed["statusCode"] == 200
     digest = composed["headers"]["Docker-Content-Digest"]
-    seen = len(scripted.seen)
+    seen = len(upstream.calls)
     for method, path in [
         ("GET", f"{WRAP}/manifests/{digest}"),
         ("GET", f"{WRAP}/blobs/{LAYER}"),
         ("GET", f"{WRAP}/tags/list"),
     ]:
         assert "UPSTREAM_ALLOW" in refusal(call(method, path, UPSTREAM_ALLOW="stub/team/base"))
-    assert len(scripted.seen) == seen
+    assert len(upstream.calls) == seen
 
 
-def test_a_container_token_names_only_allowed_images(call, scripted):
+def test_a_container_token_names_only_allowed_images(call, upstream):
     body = {"image": "stub/team/base:1", "wrappers": ["stub/team/wrapper:1"]}
     message = refusal(call("POST", "/v1alpha/tokens", body=body, UPSTREAM_ALLOW="stub/team/base"))
     assert "wrapper image stub/team/wrapper" in message and "UPSTREAM_ALLOW" in message
@@ -130,13 +131,13 @@ def test_a_container_token_names_only_allowed_images(call, scripted):
     image = json.loads(created["body"])["targetImage"].removeprefix("registry.example.com/")
     name, tag = image.rsplit(":", 1)
     assert call("GET", f"/v2/{name}/manifests/{tag}")["statusCode"] == 200
-    seen = len(scripted.seen)
+    seen = len(upstream.calls)
     # The setting changed since the token was made: its pulls are refused now.
     message = refusal(call("GET", f"/v2/{name}/manifests/{tag}", UPSTREAM_ALLOW="stub/team/base"))
     assert "wrapper image stub/team/wrapper" in message
-    assert len(scripted.seen) == seen
+    assert len(upstream.calls) == seen
 
 
-def test_unset_allows_any_upstream(call, scripted):
+def test_unset_allows_any_upstream(call, upstream):
     assert call("GET", f"{WRAP}/manifests/latest")["statusCode"] == 200
     assert call("GET", "/v2/stub/team/base/tags/list")["statusCode"] != 403

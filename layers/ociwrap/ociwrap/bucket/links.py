@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.records import link_key
-from ociwrap.bucket.store import Store
 from ociwrap.names.reference import Registry, Repository
-from ociwrap.runtime.memcache import BoundedCache
+from ociwrap.runtime.memcache import BoundedCache, Namespace
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,14 @@ class Links:
 
     def __init__(
         self,
-        store: Store,
+        store: Bucket,
         cache: BoundedCache,
         ttl_seconds: float,
         private: Callable[[Registry], bool],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.hot = cache
+        self.hot: Namespace[Link] = cache.namespace("links")
         self.ttl_seconds = ttl_seconds
         self.private = private
         self.clock = clock

@@ -9,6 +9,7 @@
 * `tags/compositions/<sha>.json`: (base, wrappers, their digests, overrides) → composed digest.
 * `tags/sources/<scope>/<hex>.json`: where each blob and manifest of a wrapped name comes
   from (one scope per wrap path, one per container token).
+* `tokens/<id>.json`: a container token's request and expiry (or its tombstone).
 * `tags/signatures/<key>/<sha of host/name>/<hex>.json`: the signature manifest of the
   composed manifest `<hex>` as signed for that name (cosign's `docker-reference`) by the
   key `<key>` (a hash of its public key: a new key signs anew).
@@ -82,6 +83,10 @@ def composition_key(recipe: Recipe, base_digest: str, wrapper_digests: Sequence[
 def source_key(scope: str, digest: str) -> str:
     """Where a wrapped name's record of `digest` lives (`scope`: one per wrap or token)."""
     return f"tags/sources/{scope}/{encoded(digest)}.json"
+
+
+def token_key(token: str) -> str:
+    return f"tokens/{token}.json"
 
 
 def signature_key(key_id: str, docker_reference: str, digest: str) -> str:

@@ -20,8 +20,8 @@ import math
 import time
 from collections.abc import Callable
 
-from ociwrap.bucket.store import Store
-from ociwrap.runtime.memcache import BoundedCache
+from ociwrap.bucket.interface import Bucket
+from ociwrap.runtime.memcache import BoundedCache, Namespace
 
 #: The shortest presigned URL handed out for a blob that the lifecycle may soon remove.
 MIN_URL_SECONDS = 60
@@ -47,7 +47,7 @@ class HeldBlobs:
 
     def __init__(
         self,
-        store: Store,
+        store: Bucket,
         days: int,
         margin_seconds: int,
         cache: BoundedCache,
@@ -56,14 +56,13 @@ class HeldBlobs:
         self.store = store
         self.days = days
         self.margin_seconds = margin_seconds  # the lifetime of URLs handed out
-        self.hot = cache
+        self.hot: Namespace[float] = cache.namespace("held blobs")
         self.clock = clock
 
     def until(self, digest: str) -> float | None:
         """When the lifecycle may first remove blob `digest` (epoch s); None when the bucket
         does not hold it (never stored, or removed)."""
-        key = f"held:{digest}"
-        until = self.hot.get(key)
+        until = self.hot.get(digest)
         if until is None:
             written = self.store.blob_written(digest)
             if written is None:
@@ -71,5 +70,5 @@ class HeldBlobs:
             until = removal_time(written, self.days)
             believed = until - self.margin_seconds - self.clock()
             if believed > 0:
-                self.hot.put(key, until, ttl=believed)
+                self.hot.put(digest, until, ttl=believed)
         return until

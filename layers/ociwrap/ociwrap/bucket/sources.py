@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.records import source_key
-from ociwrap.bucket.store import Store
 from ociwrap.names.digest import is_digest
 from ociwrap.runtime.concurrency import parallel_map
-from ociwrap.runtime.memcache import BoundedCache
+from ociwrap.runtime.memcache import BoundedCache, Namespace
 
 Record = dict[str, Any]
 PARALLEL_WRITES = 8
@@ -67,9 +67,9 @@ def signed_subject(record: Mapping[str, Any]) -> str | None:
 class SourceRecords:
     """Reads and writes the source records of wraps, through a memory cache."""
 
-    def __init__(self, store: Store, cache: BoundedCache) -> None:
+    def __init__(self, store: Bucket, cache: BoundedCache) -> None:
         self.store = store
-        self.hot = cache
+        self.hot: Namespace[Record] = cache.namespace("source records")
 
     def record(self, scope: str, sources: Mapping[str, Record]) -> None:
         """Write the records not already known to be written."""

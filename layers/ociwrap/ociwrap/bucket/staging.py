@@ -40,9 +40,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ociwrap.bucket.store import Store
+from ociwrap.bucket.interface import Bucket
 from ociwrap.names.digest import Hasher, encoded
 from ociwrap.runtime import deadline, errors
 from ociwrap.runtime.concurrency import ordered_map
@@ -52,13 +50,10 @@ from ociwrap.runtime.memcache import BoundedCache
 PART_BYTES = 8 * 1024 * 1024
 #: Parts read back at once to rebuild a hash (so about this many parts sit in memory).
 READS_AT_ONCE = 4
-READ_CHUNK = 1024 * 1024
 #: Upstream bytes are read on a deadline this much earlier than the request's, at most
 #: this share of its budget: the time to store the part they complete.
 STORE_RESERVE_SECONDS = 2.0
 STORE_RESERVE_SHARE = 0.1
-#: The most keys one S3 DeleteObjects request takes.
-DELETE_BATCH = 1000
 _PART_NAME = re.compile(r"part-([0-9]{5})\.([0-9a-f]{32})(\.last)?")
 
 
@@ -132,10 +127,8 @@ class Progress:
 class Staging:
     """Resumable copies of streamed blobs into the store, verified before they appear."""
 
-    def __init__(self, store: Store, hashes: BoundedCache | None = None) -> None:
+    def __init__(self, store: Bucket, hashes: BoundedCache | None = None) -> None:
         self.store = store
-        self.s3 = store.s3
-        self.bucket = store.bucket
         #: area -> (keys of the parts hashed, the hash after them), at part boundaries.
         self.hashes = hashes if hashes is not None else BoundedCache(max_entries=64)
 
@@ -221,7 +214,7 @@ class Staging:
         try:
             if self.store.blob_size(digest) is None:
                 self.store.compose_blob(digest, keys)
-        except ClientError:
+        except Exception:  # whatever the bucket raises: a part gone, say
             if self.store.blob_size(digest) is None:
                 raise
             # A copy of the same blob at once finished first and deleted the parts; these
@@ -259,37 +252,28 @@ class Staging:
 
     def _put(self, where: str, number: int, writer: str, data: bytes, last: bool) -> str:
         key = f"{where}part-{number:05d}.{writer}{'.last' if last else ''}"
-        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        self.store.put_part(key, data)
         return key
 
     def _read(self, part: Part) -> bytes:
         """A staged part's bytes, read in chunks that stop at the deadline."""
-        body = self.s3.get_object(Bucket=self.bucket, Key=part.key)["Body"]
         chunks = []
-        with contextlib.closing(body):
-            for chunk in body.iter_chunks(READ_CHUNK):
+        with contextlib.closing(self.store.read_part(part.key)) as body:
+            for chunk in body:
                 _in_time()
                 chunks.append(chunk)
         return b"".join(chunks)
 
     def _list(self, where: str) -> list[Part]:
         parts = []
-        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=where)
-        for page in pages:
-            for item in page.get("Contents", []):
-                match = _PART_NAME.fullmatch(item["Key"][len(where) :])
-                if match:
-                    last = match[3] is not None
-                    parts.append(Part(int(match[1]), item["Key"], int(item["Size"]), last))
+        for item in self.store.list_parts(where):
+            match = _PART_NAME.fullmatch(item.key[len(where) :])
+            if match:
+                parts.append(Part(int(match[1]), item.key, item.size, match[3] is not None))
         return parts
 
     def _clear(self, where: str) -> None:
-        """Delete every part of a copy (what fails to go expires with `uploads/`)."""
-        with contextlib.suppress(BotoCoreError, ClientError, errors.RegistryError):
-            keys = [part.key for part in self._list(where)]
-            for first in range(0, len(keys), DELETE_BATCH):
-                batch = keys[first : first + DELETE_BATCH]
-                self.s3.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
-                )
+        """Delete every part of a copy (what fails to go expires with `uploads/`, so any
+        failure of the bucket here is left at that)."""
+        with contextlib.suppress(Exception):
+            self.store.delete_keys([part.key for part in self._list(where)])

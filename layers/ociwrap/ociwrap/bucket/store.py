@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ociwrap.bucket.interface import Bucket, Listed, StoredManifest
 from ociwrap.names.digest import encoded
+from ociwrap.names.mediatypes import JSON, OCTET_STREAM
 from ociwrap.runtime import errors
 from ociwrap.runtime.concurrency import ordered_map
 
-OCTET_STREAM = "application/octet-stream"
 #: Part copies under way at once when a blob is put together from staged parts.
 COPIES_AT_ONCE = 8
+#: Bytes read at once from a staged part.
+READ_CHUNK = 1024 * 1024
+#: The most keys one S3 DeleteObjects request takes.
+DELETE_BATCH = 1000
 
 
 def manifest_key(digest: str) -> str:
@@ -35,18 +39,12 @@ def blob_key(digest: str) -> str:
     return f"blobs/sha256/{encoded(digest)}"
 
 
-@dataclass(frozen=True)
-class StoredManifest:
-    body: bytes
-    media_type: str
-
-
 def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
-class Store:
-    """The bucket, spoken to in digests and record keys."""
+class Store(Bucket):
+    """The bucket on S3, spoken to in digests and record keys (a `Bucket`)."""
 
     def __init__(self, s3: Any, bucket: str) -> None:
         self.s3 = s3
@@ -157,4 +155,30 @@ class Store:
 
     def put_json(self, key: str, value: Any) -> None:
         body = json.dumps(value, sort_keys=True).encode()
-        self._put(key, body, "application/json")
+        self._put(key, body, JSON)
+
+    # -- staged parts ------------------------------------------------------------
+
+    def put_part(self, key: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def read_part(self, key: str) -> Iterator[bytes]:
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        with contextlib.closing(body):
+            yield from body.iter_chunks(READ_CHUNK)
+
+    def list_parts(self, prefix: str) -> list[Listed]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [
+            Listed(item["Key"], int(item["Size"]))
+            for page in pages
+            for item in page.get("Contents", [])
+        ]
+
+    def delete_keys(self, keys: Sequence[str]) -> None:
+        for first in range(0, len(keys), DELETE_BATCH):
+            batch = keys[first : first + DELETE_BATCH]
+            self.s3.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )

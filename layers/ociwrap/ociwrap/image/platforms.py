@@ -240,26 +240,18 @@ def match(wanted: Platform, candidates: Iterable[Mapping[str, Any]]) -> Mapping[
     return None
 
 
-def plan_platforms(
-    base: Sequence[Descriptor], wrapper: Sequence[Descriptor] | None
-) -> list[tuple[Descriptor, Descriptor | None]]:
-    """Pair each base platform with the wrapper manifest that will be stacked on it.
-
-    `base` are the runnable entries of the base index (a single-platform base
-    is an index of one); `wrapper` likewise, or None for a single-image wrapper,
-    which serves every base platform (a wrapper is typically a script). With a
-    wrapper index, each base platform takes the variant `match` chooses, and
-    base platforms the wrapper does not provide are left out. Returns
-    `(base entry, wrapper entry or None)` in base order.
-    """
-    return [(entry, chosen[0]) for entry, chosen in plan_wrappers(base, [wrapper])]
-
-
 def plan_wrappers(
     base: Sequence[Descriptor], wrappers: Sequence[Sequence[Descriptor] | None]
 ) -> list[tuple[Descriptor, list[Descriptor | None]]]:
-    """`plan_platforms` for several wrappers: a base platform stays only if every wrapper
-    has a variant for it (or serves every platform)."""
+    """Pair each base platform with the manifest of each wrapper that will be stacked on it.
+
+    `base` are the runnable entries of the base index (a single-platform base is an index
+    of one); each of `wrappers` likewise, or None for a single-image wrapper, which serves
+    every base platform (a wrapper is typically a script). With a wrapper index, each base
+    platform takes the variant `match` chooses; a base platform stays only if every
+    wrapper has a variant for it. Returns `(base entry, [wrapper entry or None, ...])` in
+    base order.
+    """
     plan: list[tuple[Descriptor, list[Descriptor | None]]] = []
     for entry in base:
         chosen: list[Descriptor | None] = []

@@ -37,6 +37,21 @@ DOCKER_FOREIGN_LAYER_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.ta
 DOCKER_SCHEMA1_MANIFEST = "application/vnd.docker.distribution.manifest.v1+json"
 DOCKER_SCHEMA1_SIGNED_MANIFEST = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
+# Cosign's signatures (sigstore/cosign specs/SIGNATURE_SPEC.md).
+COSIGN_SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+COSIGN_SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+# Everything else this registry answers or stores.
+OCTET_STREAM = "application/octet-stream"
+JSON = "application/json"
+PEM = "application/x-pem-file"
+HTML = "text/html; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+JAVASCRIPT = "text/javascript; charset=utf-8"
+SVG = "image/svg+xml"
+#: `Accept` values that stand for every type.
+WILDCARDS = frozenset({"*/*", "application/*"})
+
 #: Single-image manifests: a config plus layers, something that can be composed.
 MANIFEST_TYPES: frozenset[str] = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 #: Multi-platform manifests: a list of descriptors of manifests.

@@ -29,6 +29,8 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 WRAP_PREFIX = "wrap/"
 WRAP_SEPARATOR = "/with/"
 TOKEN_PREFIX = "wt/"
+#: How a wrap path is written, for messages that say so.
+WRAP_FORM = f"{WRAP_PREFIX}<base-image>/<tag>{WRAP_SEPARATOR}<wrapper-image>/<tag>"
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,7 @@ def parse_wrap_name(name: str, aliases: dict[str, str]) -> WrapName | None:
     base, sep, wrapper = rest.partition(WRAP_SEPARATOR)
     if not sep:
         raise name_invalid(
-            f"invalid wrap name {name!r}: expected wrap/<base-image>/<tag>/with/"
-            "<wrapper-image>/<tag>",
+            f"invalid wrap name {name!r}: expected {WRAP_FORM}",
             detail={"name": name},
         )
     if len(name) > MAX_NAME_LENGTH:

@@ -27,9 +27,8 @@ import bcrypt
 
 from ociwrap.runtime import errors
 from ociwrap.runtime.memcache import BoundedCache
-from ociwrap.runtime.secrets import SecretDocument
+from ociwrap.runtime.secrets import ParsedDocument, SecretDocument
 
-REALM = "ociwrap"
 VERIFIED_SECONDS = 300
 MAX_PASSWORD_BYTES = 72
 #: Longer `Authorization` values are no login (a user name and a 72-byte password in
@@ -53,7 +52,7 @@ class Htpasswd:
     nobody: bytes
 
 
-def parse_htpasswd(text: str, setting: str) -> dict[str, bytes]:
+def parse_htpasswd(text: str) -> dict[str, bytes]:
     """{user: bcrypt hash} from htpasswd lines; any line that is not bcrypt is refused."""
     users: dict[str, bytes] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -63,11 +62,16 @@ def parse_htpasswd(text: str, setting: str) -> dict[str, bytes]:
         user, sep, hashed = line.partition(":")
         match = _BCRYPT.fullmatch(hashed)
         if not sep or not user or match is None or not 4 <= int(match["cost"]) <= 31:
-            raise errors.storage_unavailable(
-                f"{setting} line {number} is not a bcrypt htpasswd line (write it with htpasswd -B)"
+            raise ValueError(
+                f"line {number} is not a bcrypt htpasswd line (write it with htpasswd -B)"
             )
         users[user] = hashed.encode()
     return users
+
+
+def _htpasswd(text: str) -> Htpasswd:
+    users = parse_htpasswd(text)
+    return Htpasswd(users, nobody_hash(users))
 
 
 def cost_of(hashed: bytes) -> int:
@@ -107,7 +111,7 @@ class Users:
 
     def __init__(self, document: SecretDocument) -> None:
         self.document = document
-        self._parsed: tuple[str, Htpasswd] | None = None
+        self.parsed = ParsedDocument(document, _htpasswd, "an htpasswd file")
         self._verified = BoundedCache(max_entries=1024)
         self._key: bytes | None = None  # for remembering logins without keeping passwords
         self._lock = threading.Lock()
@@ -121,22 +125,13 @@ class Users:
             return self._key
 
     def _users(self) -> Htpasswd:
-        text = self.document.text()
-        setting = (
-            self.document.secret_setting
-            if self.document.secret_name
-            else (self.document.file_setting)
-        )
-        if text is None:
+        known = self.parsed.value()
+        if known is None:
             raise errors.storage_unavailable(
                 f"REGISTRY_AUTH=basic needs {self.document.secret_setting} or "
                 f"{self.document.file_setting}"
             )
-        with self._lock:
-            if self._parsed is None or self._parsed[0] != text:
-                users = parse_htpasswd(text, setting)
-                self._parsed = (text, Htpasswd(users, nobody_hash(users)))
-            return self._parsed[1]
+        return known
 
     def check(self, authorization: str | None) -> str | None:
         """The user an `Authorization` header proves, or None (logged, without the password)."""

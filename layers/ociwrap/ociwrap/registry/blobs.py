@@ -1,12 +1,12 @@
-"""Blob answers: never bytes, only where to get them, and sizes.
+"""Blob answers: never bytes, only where to get them (`Redirect`), and sizes (`BlobSize`).
 
-A blob GET is answered with a `307`: to the upstream's own signed URL when it
-hands one out (Docker Hub, ghcr.io, ECR, S3-backed registries), otherwise to a
+A blob GET is answered with a location: the upstream's own signed URL when it
+hands one out (Docker Hub, ghcr.io, ECR, S3-backed registries), otherwise a
 presigned URL of a verified copy in our bucket (see `mirror`; a copy that does
 not fit one request is continued by the next from where it stopped, one that the
-bucket's lifecycle removed is made again, see `retention`). A HEAD
-answers the size itself: a HEAD that followed a redirect to a GET-signed URL
-would fail.
+bucket's lifecycle removed is made again, see `retention`). A HEAD is
+answered with the size itself: a HEAD that followed a redirect to a GET-signed
+URL would fail.
 
 Two things keep a pull from paying for round trips it does not need. An upstream
 that has answered a blob GET with a redirect is asked first next time (a copy of
@@ -25,15 +25,14 @@ import time
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
+from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.retention import CACHE_RETENTION_DAYS, HeldBlobs, url_seconds
-from ociwrap.bucket.store import Store
 from ociwrap.names.reference import Registry, Repository
-from ociwrap.registry import replies
 from ociwrap.registry.mirror import Mirror
-from ociwrap.registry.replies import Reply
+from ociwrap.registry.results import BlobSize, Redirect
 from ociwrap.runtime import errors, telemetry
-from ociwrap.runtime.memcache import BoundedCache
-from ociwrap.upstream.fetch import Fetcher
+from ociwrap.runtime.memcache import BoundedCache, Namespace
+from ociwrap.upstream.interface import Upstream
 
 #: The longest an upstream's signed blob URL is reused.
 LOCATION_TTL_SECONDS = 60.0
@@ -75,46 +74,53 @@ class Blobs:
 
     def __init__(
         self,
-        store: Store,
-        fetcher: Fetcher,
+        store: Bucket,
+        fetcher: Upstream,
         mirror: Mirror,
         presign_ttl_seconds: int,
         cache: BoundedCache | None = None,
         clock: Callable[[], float] = time.time,
         *,
+        private: Callable[[Registry], bool],
         retention_days: int = CACHE_RETENTION_DAYS,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
         self.mirror = mirror
+        self.private = private  # registries asked with a login: their URLs are not reused
         self.presign_ttl_seconds = presign_ttl_seconds
-        self.hot = cache if cache is not None else BoundedCache()
+        cache = cache if cache is not None else BoundedCache()
+        #: Upstream signed URLs by repository and digest, and whether a registry's last
+        #: blob GET redirected (bounded: a path can name any number of registries).
+        self.locations: Namespace[str] = cache.namespace("blob locations")
+        self.redirects: Namespace[bool] = cache.namespace("redirecting registries")
         self.clock = clock
-        self.held = HeldBlobs(store, retention_days, presign_ttl_seconds, self.hot, clock)
+        self.held = HeldBlobs(store, retention_days, presign_ttl_seconds, cache, clock)
 
     def _redirecting(self, registry: Registry) -> bool:
         """Did the registry's last blob GET answer with a redirect? (In the bounded cache:
         a path can name any number of registries.)"""
-        return self.hot.get(f"redirects:{registry.url}") is True
+        return self.redirects.get(registry.url) is True
 
     def _learn(self, registry: Registry, redirected: bool) -> None:
-        self.hot.put(f"redirects:{registry.url}", redirected)
+        self.redirects.put(registry.url, redirected)
 
-    def upstream(self, repo: Repository, digest: str, head: bool, size: int | None = None) -> Reply:
-        """A blob of an upstream repository; `size` when the caller already knows it."""
-        if head:
-            if size is None:
-                mirrored = self.mirror.size(repo, digest)
-                size = mirrored if mirrored is not None else self.fetcher.blob_size(repo, digest)
-            return replies.blob_head(digest, size)
-        public = not self.mirror.links.private(repo.registry)
-        key = f"location:{repo.registry.url}/{repo.path}@{digest}"
+    def size(self, repo: Repository, digest: str) -> BlobSize:
+        """The size of a blob of an upstream repository: our copy's, else the upstream's."""
+        mirrored = self.mirror.size(repo, digest)
+        size = mirrored if mirrored is not None else self.fetcher.blob_size(repo, digest)
+        return BlobSize(digest, size)
+
+    def upstream(self, repo: Repository, digest: str) -> Redirect:
+        """Where to fetch a blob of an upstream repository."""
+        public = not self.private(repo.registry)
+        key = (repo.registry.url, repo.path, digest)
         if public:
-            location = self.hot.get(key)
+            location = self.locations.get(key)
             if location is not None:
                 telemetry.cache("location", "memory")
                 telemetry.redirect("upstream")
-                return replies.redirect(location, digest)
+                return Redirect(location, digest)
         looked = not self._redirecting(repo.registry)
         if looked and self.mirror.size(repo, digest) is not None:
             stored = self.stored(digest)
@@ -131,30 +137,30 @@ class Blobs:
         if answer.location:
             ttl = location_ttl(answer.location, self.clock())
             if public and ttl > 0:
-                self.hot.put(key, answer.location, size=len(answer.location), ttl=ttl)
+                self.locations.put(key, answer.location, size=len(answer.location), ttl=ttl)
             telemetry.redirect("upstream")
-            return replies.redirect(answer.location, digest)
-        assert answer.response is not None
+            return Redirect(answer.location, digest)
+        assert answer.body is not None
         if not looked and self.mirror.size(repo, digest) is not None:
             stored = self.stored(digest)
             if stored is not None:
-                answer.response.close()  # it redirected before; we have a copy already
+                answer.body.close()  # it redirected before; we have a copy already
                 return stored
         self.mirror.copy(repo, digest, answer)
         return self._copied(digest)
 
-    def stored(self, digest: str) -> Reply | None:
-        """307 to a presigned URL of a blob in our bucket; None when the bucket does not
-        hold it (any more: see `retention`), so that the caller makes it again."""
+    def stored(self, digest: str) -> Redirect | None:
+        """A presigned URL of a blob in our bucket; None when the bucket does not hold it
+        (any more: see `retention`), so that the caller makes it again."""
         until = self.held.until(digest)
         if until is None:
             return None
         telemetry.redirect("s3")
         ttl = url_seconds(until, self.clock(), self.presign_ttl_seconds)
-        return replies.redirect(self.store.presign_blob(digest, ttl), digest)
+        return Redirect(self.store.presign_blob(digest, ttl), digest)
 
-    def _copied(self, digest: str) -> Reply:
-        """307 to the copy just made."""
+    def _copied(self, digest: str) -> Redirect:
+        """Where the copy just made is."""
         stored = self.stored(digest)
         if stored is None:
             raise errors.storage_unavailable(f"blob {digest} went from the bucket as it was stored")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ociwrap.bucket.store import StoredManifest
+from ociwrap.bucket.interface import StoredManifest
 from ociwrap.image.documents import Descriptor, Image, ImageIndex, ImageManifest, invalid
 from ociwrap.names.reference import ImageRef
 from ociwrap.registry.imagesource import ImageSource, Resolved, with_role

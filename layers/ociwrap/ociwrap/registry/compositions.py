@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.records import composition_key
 from ociwrap.bucket.sources import SourceRecords, blob_source, made_from, manifest_source
-from ociwrap.bucket.store import Store
 from ociwrap.image import compose
 from ociwrap.image.documents import Descriptor, ImageIndex
 from ociwrap.image.platforms import plan_wrappers, select
@@ -30,7 +30,7 @@ from ociwrap.registry.composition_inputs import CompositionInputs
 from ociwrap.registry.imagesource import ImageSource, Resolved
 from ociwrap.runtime import telemetry
 from ociwrap.runtime.concurrency import KeyedLocks, parallel_map, run_together
-from ociwrap.runtime.memcache import BoundedCache
+from ociwrap.runtime.memcache import BoundedCache, Namespace
 
 if TYPE_CHECKING:
     from ociwrap.registry.signatures import Signatures
@@ -71,7 +71,7 @@ class Composer:
     def __init__(
         self,
         images: ImageSource,
-        store: Store,
+        store: Bucket,
         sources: SourceRecords,
         cache: BoundedCache,
         *,
@@ -81,7 +81,7 @@ class Composer:
         self.images = images
         self.store = store
         self.sources = sources
-        self.hot = cache
+        self.hot: Namespace[dict[str, Any]] = cache.namespace("composition records")
         self.signatures = signatures  # signs what is composed (signing configured)
         self.inputs = CompositionInputs(images, check)
         self._locks = KeyedLocks()

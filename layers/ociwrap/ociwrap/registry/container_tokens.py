@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ociwrap.bucket.store import Store
+from ociwrap.bucket.interface import Bucket
+from ociwrap.bucket.records import token_key
 from ociwrap.image.recipes import Recipe
 from ociwrap.names.reference import token_image_name
 from ociwrap.registry.admission import Admission
@@ -41,10 +42,6 @@ def new_token() -> str:
     return base64.b32encode(secrets.token_bytes(16)).decode().rstrip("=").lower()
 
 
-def token_key(token: str) -> str:
-    return f"tokens/{token}.json"
-
-
 @dataclass(frozen=True)
 class Token:
     token: str
@@ -57,7 +54,7 @@ class ContainerTokens:
 
     def __init__(
         self,
-        store: Store,
+        store: Bucket,
         aliases: dict[str, str],
         max_ttl_seconds: int,
         admission: Admission,

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ociwrap.bucket.interface import Bucket, StoredManifest
 from ociwrap.bucket.links import Links
 from ociwrap.bucket.records import TagRecord, tag_record_key
-from ociwrap.bucket.store import Store, StoredManifest
 from ociwrap.image.documents import (
     Document,
     ImageConfig,
@@ -36,12 +36,12 @@ from ociwrap.image.documents import (
 from ociwrap.image.jsondoc import DocumentError, parse_json
 from ociwrap.names.digest import digest_matches
 from ociwrap.names.mediatypes import SERVABLE_TYPES
-from ociwrap.names.reference import ImageRef, Repository
+from ociwrap.names.reference import ImageRef, Registry, Repository
 from ociwrap.runtime import deadline, errors, telemetry
 from ociwrap.runtime.concurrency import KeyedLocks, run_together
 from ociwrap.runtime.errors import RegistryError
-from ociwrap.runtime.memcache import BoundedCache
-from ociwrap.upstream.fetch import Fetcher, Manifest
+from ociwrap.runtime.memcache import BoundedCache, Namespace
+from ociwrap.upstream.interface import Manifest, Upstream
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 #: With a stale record at hand, this share of the remaining time (at most so many seconds)
@@ -68,21 +68,27 @@ class ImageSource:
 
     def __init__(
         self,
-        store: Store,
-        fetcher: Fetcher,
+        store: Bucket,
+        fetcher: Upstream,
         links: Links,
         *,
         tag_ttl_seconds: float,
         stale_if_error_seconds: float,
+        private: Callable[[Registry], bool],
         cache: BoundedCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
         self.links = links
+        self.private = private  # registries asked with a login: never served stale
         self.tag_ttl_seconds = tag_ttl_seconds
         self.stale_if_error_seconds = stale_if_error_seconds
-        self.hot = cache if cache is not None else BoundedCache()
+        cache = cache if cache is not None else BoundedCache()
+        self.tags: Namespace[TagRecord] = cache.namespace("tag records")
+        self.manifests: Namespace[StoredManifest] = cache.namespace("manifests")
+        self.documents: Namespace[tuple[Document, int]] = cache.namespace("documents")
+        self.configs: Namespace[tuple[ImageConfig, int]] = cache.namespace("configs")
         self.clock = clock
         self._locks = KeyedLocks()
 
@@ -98,7 +104,7 @@ class ImageSource:
         if record is not None and record.fresh(self.clock()):
             return Resolved(image, record.digest, record.media_type)
         with self._locks.lock(key):
-            known = self.hot.get(key)  # another request of this process may just have resolved it
+            known = self.tags.get(key)  # another request of this process may just have resolved it
             if isinstance(known, TagRecord) and known.fresh(self.clock()):
                 telemetry.cache("tag", "memory")
                 return Resolved(image, known.digest, known.media_type)
@@ -112,7 +118,7 @@ class ImageSource:
                     record is None
                     or exc.code not in TRANSIENT_CODES
                     or not record.usable_stale(now, self.stale_if_error_seconds)
-                    or self.links.private(image.repository.registry)
+                    or self.private(image.repository.registry)
                 ):
                     raise
                 telemetry.event("stale")
@@ -126,7 +132,7 @@ class ImageSource:
                 return Resolved(image, record.digest, record.media_type)
             record = TagRecord(digest, media_type, self.clock() + self.tag_ttl_seconds)
             self.store.put_json(key, record.to_json())
-            self.hot.put(key, record, ttl=self.tag_ttl_seconds)
+            self.tags.put(key, record, ttl=self.tag_ttl_seconds)
             return Resolved(image, digest, media_type)
 
     def _refresh_deadline(self, record: TagRecord | None) -> deadline.Deadline | None:
@@ -138,7 +144,7 @@ class ImageSource:
         return current.keeping(min(current.remaining() * STALE_RESERVE, MAX_STALE_RESERVE_SECONDS))
 
     def _tag_record(self, key: str) -> TagRecord | None:
-        record = self.hot.get(key)
+        record = self.tags.get(key)
         if record is not None:
             telemetry.cache("tag", "memory")
             return record
@@ -147,7 +153,7 @@ class ImageSource:
             ttl = record.expires - self.clock()
             if ttl > 0:
                 telemetry.cache("tag", "s3")
-                self.hot.put(key, record, ttl=ttl)
+                self.tags.put(key, record, ttl=ttl)
         return record
 
     def _resolve_upstream(self, image: ImageRef) -> tuple[str, str]:
@@ -168,7 +174,7 @@ class ImageSource:
             stored = self.store.get_manifest(digest)
             return stored if stored is not None and stored.media_type in SERVABLE_TYPES else None
 
-        return self.hot.get_or_load(f"manifest:{digest}", load, size=lambda m: len(m.body))
+        return self.manifests.get_or_load(digest, load, size=lambda m: len(m.body))
 
     def manifest(self, repo: Repository, digest: str) -> StoredManifest:
         """Manifest bytes by digest as `repo` has them: held and linked to it already, else
@@ -186,7 +192,7 @@ class ImageSource:
         """Store verified (or composed) manifest bytes under their digest."""
         self.store.put_manifest(digest, body, media_type)
         stored = StoredManifest(body, media_type)
-        self.hot.put(f"manifest:{digest}", stored, size=len(body))
+        self.manifests.put(digest, stored, size=len(body))
         return stored
 
     def fetch(self, repo: Repository, ref: str, accept: Iterable[str]) -> Manifest:
@@ -222,9 +228,7 @@ class ImageSource:
                 raise invalid(role, str(exc)) from exc
             return parse_document(value, role, stored.media_type), len(stored.body)
 
-        document, _size = self.hot.get_or_load(
-            f"document:{digest}", load, size=lambda pair: pair[1]
-        )
+        document, _size = self.documents.get_or_load(digest, load, size=lambda pair: pair[1])
         return document
 
     def config(self, image: ImageRef, manifest: ImageManifest, role: str) -> ImageConfig:
@@ -250,8 +254,8 @@ class ImageSource:
                 raise invalid(role, f"config is {exc}") from exc
             return parse_config(value, role, len(manifest.layers)), len(data)
 
-        config, _size = self.hot.get_or_load(
-            f"config:{len(manifest.layers)}:{digest}", load, size=lambda pair: pair[1]
+        config, _size = self.configs.get_or_load(
+            (len(manifest.layers), digest), load, size=lambda pair: pair[1]
         )
         return config
 

@@ -13,16 +13,16 @@ from the repository that began it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
+from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.links import Links
 from ociwrap.bucket.staging import Staging
-from ociwrap.bucket.store import Store
 from ociwrap.names.reference import Repository
 from ociwrap.runtime import errors
 from ociwrap.runtime.errors import RegistryError
-from ociwrap.upstream.bodies import iter_body
-from ociwrap.upstream.fetch import Blob
+from ociwrap.upstream.interface import Blob
 
 
 def _source(repo: Repository) -> str:
@@ -33,7 +33,7 @@ def _source(repo: Repository) -> str:
 class Mirror:
     """Which upstream blobs a repository has in the bucket, and making copies."""
 
-    def __init__(self, store: Store, links: Links, max_bytes: int) -> None:
+    def __init__(self, store: Bucket, links: Links, max_bytes: int) -> None:
         self.links = links
         self.max_bytes = max_bytes
         self.staging = Staging(store)
@@ -61,17 +61,11 @@ class Mirror:
         When the bucket has the blob already (from another repository) the bytes are
         still read and checked: a link is only ever made for bytes this repository sent.
         """
-        assert blob.response is not None
-        with blob.response as response:
-            body = iter_body(
-                response,
-                self.max_bytes - blob.start,
-                "blob",
-                repo.registry.name,
-                lambda: self._too_large(repo, digest),
-            )
+        assert blob.body is not None
+        with contextlib.closing(blob.body) as body:
+            chunks = body.chunks(self.max_bytes - blob.start, lambda: self._too_large(repo, digest))
             return self.staging.copy(
-                _source(repo), digest, body, blob.start, blob.size, self._linking(repo, digest)
+                _source(repo), digest, chunks, blob.start, blob.size, self._linking(repo, digest)
             )
 
     def _linking(self, repo: Repository, digest: str) -> Callable[[int], None]:

@@ -1,7 +1,7 @@
 """Pull-through names: manifests, blobs and tags of upstream repositories.
 
 Data flows one way: request → image source (memory | S3 | upstream, verified)
-→ reply. Tags are resolved through TTL'd records like the inputs of wrapped
+→ value. Tags are resolved through TTL'd records like the inputs of wrapped
 names; a client whose `Accept` does not cover the tag's media type gets what
 the upstream answers for exactly its `Accept` instead.
 """
@@ -9,19 +9,18 @@ the upstream answers for exactly its `Accept` instead.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 from ociwrap.image.jsondoc import DocumentError, parse_json
 from ociwrap.names.digest import encoded, is_digest
+from ociwrap.names.mediatypes import OCI_INDEX
 from ociwrap.names.reference import ImageRef, Repository
-from ociwrap.registry import replies
 from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.imagesource import ImageSource
-from ociwrap.registry.referrers import OCI_INDEX, descriptors_of, referrers_reply
-from ociwrap.registry.replies import Reply
+from ociwrap.registry.referrers import descriptors_of, referrers_of
+from ociwrap.registry.results import BlobSize, Content, Redirect, Referrers, TagPage
 from ociwrap.runtime import errors
 from ociwrap.runtime.errors import RegistryError
-from ociwrap.upstream.fetch import Fetcher
+from ociwrap.upstream.interface import Upstream
 
 #: `n` of `tags/list`: ASCII digits (str.isdigit would take any script's), at most a million.
 _PAGE_SIZE = re.compile(r"[0-9]{1,6}")
@@ -41,27 +40,30 @@ def page_size(n: str | None) -> int | None:
 class ProxyService:
     """Answers pull requests for proxied repositories."""
 
-    def __init__(self, images: ImageSource, fetcher: Fetcher, blobs: Blobs) -> None:
+    def __init__(self, images: ImageSource, fetcher: Upstream, blobs: Blobs) -> None:
         self.images = images
         self.fetcher = fetcher
         self.blobs = blobs
 
-    def manifest(self, repo: Repository, ref: str, accept: list[str], head: bool) -> Reply:
+    def manifest(self, repo: Repository, ref: str, accept: list[str]) -> Content:
         """A manifest by digest (held, else fetched and verified) or by tag (resolved)."""
         if is_digest(ref):
             stored = self.images.manifest(repo, ref)
-            return replies.content(stored.body, stored.media_type, ref, head)
+            return Content(stored.body, stored.media_type, ref)
         resolved = self.images.resolve(ImageRef(repository=repo, tag=ref))
         if resolved.media_type in accept:
             stored = self.images.manifest(repo, resolved.digest)
-            return replies.content(stored.body, stored.media_type, resolved.digest, head)
+            return Content(stored.body, stored.media_type, resolved.digest)
         fetched = self.images.fetch(repo, ref, accept)
-        return replies.content(fetched.body, fetched.media_type, fetched.digest, head)
+        return Content(fetched.body, fetched.media_type, fetched.digest)
 
-    def blob(self, repo: Repository, digest: str, head: bool) -> Reply:
-        return self.blobs.upstream(repo, digest, head)
+    def blob(self, repo: Repository, digest: str) -> Redirect:
+        return self.blobs.upstream(repo, digest)
 
-    def referrers(self, repo: Repository, digest: str, artifact_type: str | None) -> Reply:
+    def blob_size(self, repo: Repository, digest: str) -> BlobSize:
+        return self.blobs.size(repo, digest)
+
+    def referrers(self, repo: Repository, digest: str, artifact_type: str | None) -> Referrers:
         """The upstream's referrers of `digest`; for an upstream without the referrers API,
         the index its referrers tag (`sha256-<hex>`) holds; else none."""
         document = self.fetcher.referrers(repo, digest)
@@ -75,10 +77,10 @@ class ProxyService:
                 document = None
             except DocumentError:
                 document = None
-        return referrers_reply(descriptors_of(document), artifact_type)
+        return referrers_of(descriptors_of(document), artifact_type)
 
-    def tags(self, name: str, repo: Repository, n: str | None, last: str | None) -> Reply:
-        """The upstream's tags under our name, with a `Link` that points back here."""
+    def tags(self, name: str, repo: Repository, n: str | None, last: str | None) -> TagPage:
+        """The upstream's tags under our name, and where the next page starts."""
         size = page_size(n)
         tags, next_last = self.fetcher.tags(repo, size, last)
         # Upstreams that ignore n/last (registry 2.x) get paginated here, in lexical order.
@@ -88,8 +90,4 @@ class ProxyService:
         if size is not None and len(tags) > size:
             tags = tags[:size]
             next_last = tags[-1] if tags else None
-        headers = {}
-        if next_last:
-            page = f"n={size}&" if size is not None else ""
-            headers["Link"] = f'</v2/{name}/tags/list?{page}last={quote(next_last)}>; rel="next"'
-        return replies.json_reply({"name": name, "tags": tags}, headers)
+        return TagPage(name, tuple(tags), next_last or None, size)

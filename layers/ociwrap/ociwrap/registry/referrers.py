@@ -2,28 +2,24 @@
 
 `GET /v2/<name>/referrers/<digest>` answers an OCI image index of the manifests
 whose `subject` is `<digest>`: never 404 (an empty index when there are none),
-optionally filtered by `artifactType`, in which case `OCI-Filters-Applied` says so.
+optionally filtered by `artifactType`, which the answer then says (the handler's
+`OCI-Filters-Applied`).
 Entries taken from an upstream are untrusted: only well-formed descriptors are
 passed on, with the fields a descriptor may have, and no more than a bounded number.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ociwrap.names.digest import is_digest
 from ociwrap.names.mediatypes import bare
-from ociwrap.registry import replies
-from ociwrap.registry.replies import Reply
+from ociwrap.registry.results import Descriptor, Referrers
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MAX_REFERRERS = 1000
 MAX_ANNOTATIONS = 64
 MAX_TEXT = 1024
-
-Descriptor = dict[str, Any]
 
 
 def _short_text(value: Any) -> bool:
@@ -70,22 +66,9 @@ def descriptors_of(index: Any) -> list[Descriptor]:
     return [entry for entry in found if entry is not None]
 
 
-def referrers_index(
-    descriptors: Iterable[Descriptor], artifact_type: str | None
-) -> tuple[Descriptor, dict[str, str]]:
-    """The index to answer and its extra headers, filtered by `artifact_type` if given."""
-    entries = list(descriptors)
-    headers: dict[str, str] = {}
-    if artifact_type:
-        entries = [entry for entry in entries if entry.get("artifactType") == artifact_type]
-        headers["OCI-Filters-Applied"] = "artifactType"
-    return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}, headers
-
-
-def referrers_reply(descriptors: Iterable[Descriptor], artifact_type: str | None) -> Reply:
-    """The referrers index as an answer."""
-    index, headers = referrers_index(descriptors, artifact_type)
-    body = json.dumps(index, separators=(",", ":")).encode()
-    reply = replies.content(body, OCI_INDEX, None, head=False)
-    reply.headers.update(headers)
-    return reply
+def referrers_of(descriptors: Iterable[Descriptor], artifact_type: str | None) -> Referrers:
+    """The referrers to answer, only those of `artifact_type` if one is asked for."""
+    entries = tuple(descriptors)
+    if not artifact_type:
+        return Referrers(entries)
+    return Referrers(tuple(e for e in entries if e.get("artifactType") == artifact_type), True)

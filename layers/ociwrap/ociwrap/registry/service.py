@@ -1,10 +1,11 @@
-"""The registry as the handler sees it: names and references in, replies out.
+"""The registry as the handler sees it: names and references in, values out.
 
 Dispatches each request to the pull-through proxy or to wrapped names (built
 by `wiring`). Every upstream repository a name stands for is admitted here first
 (`admission`: UPSTREAM_ALLOW, never this registry itself), whatever is cached for
 it. Data flows one way: request → service → image source / composer → store /
-upstream → reply.
+upstream → value (`results`: content, a location, a size, a page of tags, referrers),
+which the handler says in HTTP.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from ociwrap.names.reference import (
 from ociwrap.registry.admission import Admission
 from ociwrap.registry.container_tokens import ContainerTokens
 from ociwrap.registry.proxy import ProxyService
-from ociwrap.registry.replies import Reply
+from ociwrap.registry.results import BlobSize, Content, Redirect, Referrers, TagPage
 from ociwrap.registry.settings import Settings
 from ociwrap.registry.wrapped import WrappedService
-from ociwrap.runtime import errors, hops
+from ociwrap.runtime import errors
 from ociwrap.signing.signers import Signer
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class RegistryService:
         self.settings = settings
         self.aliases = settings.aliases
         self.admission = admission  # every upstream repository a name reaches passes here
-        self.hop_name = hops.own_name(settings.public_hostname, settings.bucket)
+        self.hop_name = settings.hop_name
         self.proxy = proxy
         self.wrapped = wrapped
         self.tokens = tokens
@@ -71,25 +72,39 @@ class RegistryService:
         """The upstream repository a proxied name stands for, admitted."""
         return self.admission.repository(resolve_repository(name, self.aliases))
 
-    def manifest(self, name: str, ref: str, accept: list[str], head: bool) -> Reply:
+    def manifest(self, name: str, ref: str, accept: list[str]) -> Content:
+        """A manifest or index by tag or digest (a HEAD is its answer without the body)."""
         check_reference(ref)
         recipe = self.recipe(name)
         if recipe is not None:
-            return self.wrapped.manifest(recipe, ref, head)
-        return self.proxy.manifest(self.repository(name), ref, accept, head)
+            return self.wrapped.manifest(recipe, ref)
+        return self.proxy.manifest(self.repository(name), ref, accept)
 
-    def blob(self, name: str, digest: str, head: bool, inline_config_max_bytes: int = 0) -> Reply:
-        """A blob; a wrapped name's generated config of up to `inline_config_max_bytes`
-        comes as bytes (the page's reads), every other answer is a redirect or a size."""
+    def blob(self, name: str, digest: str) -> Redirect:
+        """Where the client fetches a blob's bytes (never from this registry)."""
         check_digest(digest)
         recipe = self.recipe(name)
         if recipe is not None:
-            return self.wrapped.blob(
-                recipe, digest, head, inline_config_max_bytes=inline_config_max_bytes
-            )
-        return self.proxy.blob(self.repository(name), digest, head)
+            return self.wrapped.blob(recipe, digest)
+        return self.proxy.blob(self.repository(name), digest)
 
-    def referrers(self, name: str, digest: str, artifact_type: str | None) -> Reply:
+    def blob_size(self, name: str, digest: str) -> BlobSize:
+        """A blob's size, what a HEAD asks (no location: a HEAD cannot follow a GET-signed one)."""
+        check_digest(digest)
+        recipe = self.recipe(name)
+        if recipe is not None:
+            return self.wrapped.blob_size(recipe, digest)
+        return self.proxy.blob_size(self.repository(name), digest)
+
+    def generated_blob(self, name: str, digest: str) -> bytes | None:
+        """The bytes of a blob this registry made itself: a wrapped name's generated config,
+        from the bucket (made again if it expired). None for every other blob; a digest
+        that is no blob of a wrapped name is BLOB_UNKNOWN as for `blob`."""
+        check_digest(digest)
+        recipe = self.recipe(name)
+        return self.wrapped.generated_blob(recipe, digest) if recipe is not None else None
+
+    def referrers(self, name: str, digest: str, artifact_type: str | None) -> Referrers:
         check_digest(digest)
         recipe = self.recipe(name)
         if recipe is not None:
@@ -104,7 +119,7 @@ class RegistryService:
             )
         return self.signer.public_key_pem()
 
-    def tags(self, name: str, n: str | None, last: str | None) -> Reply:
+    def tags(self, name: str, n: str | None, last: str | None) -> TagPage:
         recipe = self.recipe(name)
         if recipe is not None:
             return self.wrapped.tags(recipe)

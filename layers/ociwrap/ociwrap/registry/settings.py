@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ociwrap.bucket.retention import CACHE_RETENTION_DAYS, DAY_SECONDS
 from ociwrap.names.allowlist import parse_upstream_allow
+from ociwrap.runtime import hops
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.hops import alias_points_here
 
@@ -122,6 +123,11 @@ class Settings:
     @property
     def signing(self) -> bool:
         return bool(self.signing_kms_key_id or self.signing_key_file)
+
+    @property
+    def hop_name(self) -> str:
+        """The name this deployment's `Via` entries carry (see `hops`)."""
+        return hops.own_name(self.public_hostname, self.bucket)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

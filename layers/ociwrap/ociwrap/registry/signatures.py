@@ -28,14 +28,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ociwrap.bucket.interface import Bucket, StoredManifest
 from ociwrap.bucket.records import signature_key
 from ociwrap.bucket.sources import SourceRecords, blob_source, manifest_source, signing
-from ociwrap.bucket.store import Store, StoredManifest
 from ociwrap.image.recipes import Recipe
 from ociwrap.registry.imagesource import ImageSource
 from ociwrap.runtime import telemetry
 from ociwrap.runtime.concurrency import parallel_map
-from ociwrap.runtime.memcache import BoundedCache
+from ociwrap.runtime.memcache import BoundedCache, Namespace
 from ociwrap.signing import cosign
 from ociwrap.signing.signers import Signer
 
@@ -49,7 +49,7 @@ class Signatures:
         self,
         signer: Signer,
         hostname: str,
-        store: Store,
+        store: Bucket,
         images: ImageSource,
         sources: SourceRecords,
         cache: BoundedCache,
@@ -59,7 +59,7 @@ class Signatures:
         self.store = store
         self.images = images
         self.sources = sources
-        self.hot = cache
+        self.hot: Namespace[dict[str, Any]] = cache.namespace("signature records")
 
     def _record_key(self, recipe: Recipe, digest: str) -> str:
         key_id = hashlib.sha256(self.signer.public_key_pem()).hexdigest()[:16]

@@ -15,59 +15,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ociwrap.image.jsondoc import DocumentError, parse_json
+from ociwrap.names import mediatypes as mt
 from ociwrap.registry.imagesource import Resolved
 from ociwrap.runtime import errors, telemetry
 from ociwrap.runtime.errors import RegistryError
-from ociwrap.runtime.memcache import BoundedCache
-from ociwrap.runtime.secrets import SecretDocument
+from ociwrap.runtime.memcache import BoundedCache, Namespace
 from ociwrap.signing import cosign
-from ociwrap.signing.policy import Policy, PolicyError, Rule, parse_policy
-from ociwrap.upstream.fetch import Fetcher
+from ociwrap.signing.policy import Policy, Rule
+from ociwrap.signing.signers import ecdsa_valid
+from ociwrap.upstream.interface import Upstream
 
 SIGNATURE_ACCEPT = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
+    mt.OCI_MANIFEST,
+    mt.DOCKER_MANIFEST,
 )
 #: A signature manifest holds a few payloads; more are not read.
 MAX_SIGNED_LAYERS = 8
 ADMITTED_TTL_SECONDS = 300
-
-
-def ecdsa_valid(public_pem: bytes, signature: bytes, payload: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    key = load_pem_public_key(public_pem)
-    assert isinstance(key, ec.EllipticCurvePublicKey)  # checked when the policy was read
-    try:
-        key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
-
-
-class PolicySource:
-    """The policy document from its secret or file, parsed again only when it changes."""
-
-    def __init__(self, document: SecretDocument) -> None:
-        self.document = document
-        self._parsed: tuple[str, Policy] | None = None
-
-    def policy(self) -> Policy | None:
-        text = self.document.text()
-        if text is None:
-            return None
-        if self._parsed is None or self._parsed[0] != text:
-            document = self.document
-            where = document.secret_setting if document.secret_name else document.file_setting
-            try:
-                policy = parse_policy(parse_json(text.encode()))
-            except (DocumentError, PolicyError) as exc:
-                raise errors.storage_unavailable(f"{where} is not a usable policy: {exc}") from exc
-            self._parsed = (text, policy)
-        return self._parsed[1]
 
 
 class SignatureCheck:
@@ -76,12 +40,12 @@ class SignatureCheck:
     def __init__(
         self,
         policies: Callable[[], Policy | None],
-        fetcher: Fetcher,
+        fetcher: Upstream,
         cache: BoundedCache,
     ) -> None:
         self.policies = policies
         self.fetcher = fetcher
-        self.hot = cache
+        self.hot: Namespace[bool] = cache.namespace("admitted digests")
 
     def check(self, role: str, resolved: Resolved) -> None:
         """Return if the policy admits the image; 403 DENIED naming image and rule if not."""
@@ -101,7 +65,7 @@ class SignatureCheck:
             )
         if rule.unsigned:
             return
-        key = f"admitted:{rule.fingerprint}:{resolved.digest}"
+        key = (rule.fingerprint, resolved.digest)
         if self.hot.get(key):
             telemetry.cache("signature check", "memory")
             return

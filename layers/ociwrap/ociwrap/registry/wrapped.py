@@ -1,4 +1,4 @@
-"""Wrapped names, by wrap path or container token, turned into replies.
+"""Wrapped names, by wrap path or container token: their documents, blobs and tag.
 
 A wrapped name has exactly one tag (`latest` for a wrap path, whose base and
 wrapper tags are in the name; the base tag for a token image), plus the digests
@@ -17,16 +17,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ociwrap.bucket.sources import SourceRecords, composed_from, signed_subject
-from ociwrap.bucket.store import OCTET_STREAM
 from ociwrap.image.recipes import Recipe
 from ociwrap.names.digest import is_digest
-from ociwrap.names.reference import is_wrap_path
-from ociwrap.registry import replies
+from ociwrap.names.reference import WRAP_FORM, ImageRef, Registry, is_wrap_path
 from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.compositions import Composer
 from ociwrap.registry.imagesource import ImageSource, with_role
-from ociwrap.registry.referrers import referrers_reply
-from ociwrap.registry.replies import Reply
+from ociwrap.registry.referrers import referrers_of
+from ociwrap.registry.results import BlobSize, Content, Redirect, Referrers, TagPage
 from ociwrap.runtime import errors
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.signing import cosign
@@ -47,21 +45,24 @@ class WrappedService:
         images: ImageSource,
         blobs: Blobs,
         signatures: Signatures | None = None,
+        *,
+        private: Callable[[Registry], bool],
     ) -> None:
         self.composer = composer
         self.sources = sources
         self.images = images
         self.blobs = blobs
         self.signatures = signatures
+        self.private = private  # registries asked with a login: confirmed on every pull
 
     def _confirm_private(self, recipe: Recipe) -> None:
         """Tags of private upstreams are resolved again (within their TTL) before a stored
         answer is given, so access the upstream withdrew is withdrawn here too."""
         for role, image in (("base", recipe.base), *(("wrapper", w) for w in recipe.wrappers)):
-            if self.images.links.private(image.repository.registry):
+            if self.private(image.repository.registry):
                 with_role(role, image, lambda image=image: self.images.resolve(image))
 
-    def manifest(self, recipe: Recipe, ref: str, head: bool) -> Reply:
+    def manifest(self, recipe: Recipe, ref: str) -> Content:
         if is_digest(ref):
             self._confirm_private(recipe)
             record = self.sources.lookup(recipe.scope, ref) or {}
@@ -71,14 +72,13 @@ class WrappedService:
                 )
             held = partial(self.images.stored, ref)
             stored = held() or self._again(recipe, ref, record, held, errors.manifest_unknown)
-            return replies.content(stored.body, stored.media_type, ref, head)
+            return Content(stored.body, stored.media_type, ref)
         signed = cosign.signed_digest(ref)
         if signed is not None and ref != recipe.tag:
-            return self._signature(recipe, signed, head)
+            return self._signature(recipe, signed)
         if ref != recipe.tag:
             where = (
-                "put the base and wrapper tags in the name, "
-                "wrap/<base-image>/<tag>/with/<wrapper-image>/<tag>"
+                f"put the base and wrapper tags in the name, {WRAP_FORM}"
                 if is_wrap_path(recipe.name)
                 else "a container token image has its base image's tag"
             )
@@ -87,9 +87,9 @@ class WrappedService:
                 detail={"tag": ref},
             )
         composition = self.composer.compose(recipe)
-        return replies.content(composition.body, composition.media_type, composition.digest, head)
+        return Content(composition.body, composition.media_type, composition.digest)
 
-    def _signature(self, recipe: Recipe, digest: str, head: bool) -> Reply:
+    def _signature(self, recipe: Recipe, digest: str) -> Content:
         """The `sha256-<hex>.sig` tag: the signature of a manifest composed for this name."""
         self._confirm_private(recipe)
         found = self.signatures.find(recipe, digest) if self.signatures is not None else None
@@ -102,9 +102,9 @@ class WrappedService:
                 detail={"tag": cosign.signature_tag(digest)},
             )
         signature_digest, stored = found
-        return replies.content(stored.body, stored.media_type, signature_digest, head)
+        return Content(stored.body, stored.media_type, signature_digest)
 
-    def referrers(self, recipe: Recipe, digest: str, artifact_type: str | None) -> Reply:
+    def referrers(self, recipe: Recipe, digest: str, artifact_type: str | None) -> Referrers:
         """What refers to a composed manifest: its signature, when signing is on."""
         self._confirm_private(recipe)
         found = self.signatures.find(recipe, digest) if self.signatures is not None else None
@@ -112,18 +112,12 @@ class WrappedService:
         if found is not None:
             signature_digest, stored = found
             descriptors.append(cosign.signature_descriptor(signature_digest, len(stored.body)))
-        return referrers_reply(descriptors, artifact_type)
+        return referrers_of(descriptors, artifact_type)
 
-    def blob(
-        self, recipe: Recipe, digest: str, head: bool, *, inline_config_max_bytes: int = 0
-    ) -> Reply:
-        """A blob of the composition: HEAD answered here, GET by `307` to where it is.
-
-        A generated config of up to `inline_config_max_bytes` is answered with its bytes
-        instead (the handler asks for it for the page's same-origin reads: a browser would
-        need CORS on the bucket to follow the redirect). It is kilobytes of JSON from our
-        own bucket, never a layer; 0, the default, keeps the redirect for every client.
-        """
+    def _part(self, recipe: Recipe, digest: str) -> tuple[dict[str, Any], int, ImageRef | None]:
+        """A blob of the composition (else 404), once private upstreams confirm access: its
+        source record, its size, and the image whose repository holds it (None for the
+        generated config, which is in our bucket)."""
         record = self.sources.lookup(recipe.scope, digest)
         if record is None or record.get("kind") != "blob":
             raise errors.blob_unknown(
@@ -132,22 +126,36 @@ class WrappedService:
         size = int(record["size"])
         self._confirm_private(recipe)
         if record["source"] == "generated":
-            if head:
-                return replies.blob_head(digest, size)
-            if size <= inline_config_max_bytes:
-                read = partial(self.blobs.store.get_blob, digest)
-                body = read() or self._again(recipe, digest, record, read, errors.blob_unknown)
-                return replies.content(body, OCTET_STREAM, digest, head=False)
-            stored = partial(self.blobs.stored, digest)
-            return stored() or self._again(recipe, digest, record, stored, errors.blob_unknown)
+            return record, size, None
         if record["source"] == "base":
-            image = recipe.base
-        else:
-            number = record.get("wrapper", 0)
-            if not isinstance(number, int) or not 0 <= number < len(recipe.wrappers):
-                raise errors.blob_unknown(f"blob {digest} is not part of {recipe.name}")
-            image = recipe.wrappers[number]
-        return self.blobs.upstream(image.repository, digest, head, size=size)
+            return record, size, recipe.base
+        number = record.get("wrapper", 0)
+        if not isinstance(number, int) or not 0 <= number < len(recipe.wrappers):
+            raise errors.blob_unknown(f"blob {digest} is not part of {recipe.name}")
+        return record, size, recipe.wrappers[number]
+
+    def blob(self, recipe: Recipe, digest: str) -> Redirect:
+        """Where to fetch a blob of the composition: a layer where its upstream says, the
+        generated config from our bucket."""
+        record, _, image = self._part(recipe, digest)
+        if image is not None:
+            return self.blobs.upstream(image.repository, digest)
+        stored = partial(self.blobs.stored, digest)
+        return stored() or self._again(recipe, digest, record, stored, errors.blob_unknown)
+
+    def blob_size(self, recipe: Recipe, digest: str) -> BlobSize:
+        """The size of a blob of the composition, as its source record says (nobody asked)."""
+        _, size, _ = self._part(recipe, digest)
+        return BlobSize(digest, size)
+
+    def generated_blob(self, recipe: Recipe, digest: str) -> bytes | None:
+        """The bytes of the blob this registry made for the name (its config: kilobytes of
+        JSON from our bucket, never a layer); None for a layer of it."""
+        record, _, image = self._part(recipe, digest)
+        if image is not None:
+            return None
+        read = partial(self.blobs.store.get_blob, digest)
+        return read() or self._again(recipe, digest, record, read, errors.blob_unknown)
 
     def _made_again(self, recipe: Recipe, digest: str) -> bool:
         """Whether a manifest composed for this name was gone from the bucket and is now
@@ -196,5 +204,5 @@ class WrappedService:
             )
         return found
 
-    def tags(self, recipe: Recipe) -> Reply:
-        return replies.json_reply({"name": recipe.name, "tags": [recipe.tag]})
+    def tags(self, recipe: Recipe) -> TagPage:
+        return TagPage(recipe.name, (recipe.tag,))

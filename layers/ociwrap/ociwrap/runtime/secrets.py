@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from ociwrap.runtime import errors
 from ociwrap.runtime.errors import RegistryError
 
 DEFAULT_MAX_AGE_SECONDS = 300
+Parsed = TypeVar("Parsed")
 
 
 class SecretDocument:
@@ -41,8 +43,9 @@ class SecretDocument:
         self._lock = threading.Lock()
 
     @property
-    def configured(self) -> bool:
-        return bool(self.secret_name or self.file_path)
+    def setting(self) -> str:
+        """The setting the document is read by: the secret's when both are set."""
+        return self.secret_setting if self.secret_name else self.file_setting
 
     def text(self) -> str | None:
         """The document (None when neither setting is set); 503 naming the setting if unreadable."""
@@ -89,3 +92,33 @@ class SecretDocument:
                 return self._file[1]
         except (OSError, UnicodeDecodeError) as exc:
             raise self._unreadable(self.file_setting, type(exc).__name__) from exc
+
+
+class ParsedDocument(Generic[Parsed]):
+    """A secret document as a value: parsed when its text changes, else the last value.
+
+    `parse` raises ValueError (or a subclass) naming what is wrong; that is a 503 naming
+    the setting, for an operator to fix, never a reason to go on without the document.
+    """
+
+    def __init__(self, document: SecretDocument, parse: Callable[[str], Parsed], what: str) -> None:
+        self.document = document
+        self.parse = parse
+        self.what = what  # "a usable policy": the message says the setting is not that
+        self._parsed: tuple[str, Parsed] | None = None
+        self._lock = threading.Lock()
+
+    def value(self) -> Parsed | None:
+        """The parsed document; None when neither setting is set."""
+        text = self.document.text()
+        if text is None:
+            return None
+        with self._lock:
+            if self._parsed is None or self._parsed[0] != text:
+                try:
+                    self._parsed = (text, self.parse(text))
+                except ValueError as exc:
+                    raise errors.storage_unavailable(
+                        f"{self.document.setting} is not {self.what}: {exc}"
+                    ) from exc
+            return self._parsed[1]

@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ociwrap.image.jsondoc import DocumentError, parse_json
+from ociwrap.names import mediatypes as mt
 from ociwrap.names.digest import encoded, is_digest, sha256_of
 
-SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIMPLE_SIGNING = mt.COSIGN_SIMPLE_SIGNING
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-SIGNATURE_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
+SIGNATURE_ARTIFACT_TYPE = mt.COSIGN_SIGNATURE_ARTIFACT
 PAYLOAD_TYPE = "cosign container image signature"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_MANIFEST = mt.OCI_MANIFEST
+OCI_CONFIG = mt.OCI_CONFIG
 _SUFFIX = ".sig"
 #: A payload is a few hundred bytes; anything much larger is not one of ours to read.
 MAX_PAYLOAD_BYTES = 64 * 1024

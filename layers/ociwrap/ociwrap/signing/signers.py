@@ -102,3 +102,19 @@ class FileSigner:
 
     def public_key_pem(self) -> bytes:
         return self._public
+
+
+def ecdsa_valid(public_pem: bytes, signature: bytes, payload: bytes) -> bool:
+    """Whether `signature` is an ECDSA P-256/SHA-256 signature of `payload` by the key."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    key = load_pem_public_key(public_pem)
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # checked when the policy was read
+    try:
+        key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True

@@ -11,6 +11,7 @@ the same treatment through the SSL context's `sslsocket_class`.
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 import threading
@@ -77,8 +78,11 @@ class DeadlineSSLSocket(_Deadlined, ssl.SSLSocket):
         return super().do_handshake(*args)
 
 
+@functools.lru_cache(maxsize=8)
 def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
-    """A verifying client context whose sockets honour the deadline."""
+    """A verifying client context whose sockets honour the deadline. Loading the CA bundle
+    takes tens of milliseconds, so each bundle is loaded once per process and its context
+    shared by every session (a context is safe to share; nothing changes it after this)."""
     context = create_urllib3_context()
     context.load_verify_locations(cafile=ca_bundle or requests.certs.where())
     context.sslsocket_class = DeadlineSSLSocket

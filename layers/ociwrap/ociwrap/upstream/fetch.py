@@ -18,8 +18,7 @@ upstreams are never read.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -27,12 +26,13 @@ import requests
 
 from ociwrap.image.jsondoc import DocumentError, parse_json
 from ociwrap.names.digest import is_digest, sha256_of
-from ociwrap.names.mediatypes import SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
+from ociwrap.names.mediatypes import OCI_INDEX, SCHEMA1_TYPES, SERVABLE_TYPES, detect_media_type
 from ociwrap.names.reference import Repository, is_tag
 from ociwrap.runtime import errors
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream import connection, locations
-from ociwrap.upstream.bodies import declared_length, plain_length, range_end, read_body
+from ociwrap.upstream.bodies import declared_length, iter_body, plain_length, range_end, read_body
+from ociwrap.upstream.interface import Blob, Manifest, Upstream
 from ociwrap.upstream.tokens import refused_login, wants_login
 from ociwrap.upstream.transport import Transport, policy_of
 
@@ -45,27 +45,18 @@ _RETRY_AFTER = re.compile(r"[0-9]{1,9}|[A-Za-z0-9 ,:]{1,40}")
 IDENTITY = {"Accept-Encoding": "identity"}
 
 
-@dataclass(frozen=True)
-class Manifest:
-    """Manifest bytes exactly as served, with their verified media type and digest."""
+class ResponseBody:
+    """A blob answer's body, streamed from the open response (a `BlobBody`)."""
 
-    body: bytes
-    media_type: str
-    digest: str
+    def __init__(self, response: requests.Response, registry: str) -> None:
+        self.response = response
+        self.registry = registry
 
+    def chunks(self, limit: int, too_large: Callable[[], RegistryError]) -> Iterator[bytes]:
+        return iter_body(self.response, limit, "blob", self.registry, too_large)
 
-@dataclass
-class Blob:
-    """An upstream blob answer: a redirect target to hand out, or a body to copy.
-
-    The body holds the blob's bytes from `start` on (0 unless a range was asked for and
-    granted); `size` is the blob's whole size when the answer declares it plainly.
-    """
-
-    location: str | None = None
-    response: requests.Response | None = None
-    start: int = 0
-    size: int | None = None
+    def close(self) -> None:
+        self.response.close()
 
 
 def manifest_media_type(body: bytes, content_type: str, registry: str) -> str:
@@ -146,8 +137,8 @@ def failure(
     )
 
 
-class Fetcher:
-    """Reads manifests, blobs and tags from upstream registries."""
+class Fetcher(Upstream):
+    """Reads manifests, blobs and tags from upstream registries (the `Upstream`)."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
@@ -207,9 +198,11 @@ class Fetcher:
             return Blob(location=handed_out(redirect_target(response, name), repo, digest))
         try:
             if response.status_code == 200:
-                return Blob(response=response, size=plain_length(response, name))
+                size = plain_length(response, name)
+                return Blob(body=ResponseBody(response, name), size=size)
             if response.status_code == 206 and start:
-                return Blob(response=response, start=start, size=range_end(response, name, start))
+                size = range_end(response, name, start)
+                return Blob(body=ResponseBody(response, name), start=start, size=size)
         except RegistryError:
             response.close()
             raise
@@ -259,7 +252,7 @@ class Fetcher:
             repo,
             "GET",
             f"referrers/{digest}",
-            {"Accept": "application/vnd.oci.image.index.v1+json"},
+            {"Accept": OCI_INDEX},
             allow_redirects=True,
         )
         if response.status_code == 404:

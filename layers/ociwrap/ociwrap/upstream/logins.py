@@ -9,12 +9,10 @@ under its own name (see `links`).
 from __future__ import annotations
 
 import json
-import threading
 from urllib.parse import urlsplit
 
 from ociwrap.names.reference import Registry
-from ociwrap.runtime import errors
-from ociwrap.runtime.secrets import SecretDocument
+from ociwrap.runtime.secrets import ParsedDocument, SecretDocument
 from ociwrap.upstream.credentials import Credential, CredentialsError, find, parse_auths
 from ociwrap.upstream.ecr import EcrLogins, ecr_registry
 
@@ -25,26 +23,11 @@ class UpstreamLogins:
     def __init__(self, document: SecretDocument, ecr: EcrLogins | None) -> None:
         self.document = document
         self.ecr = ecr
-        self._parsed: tuple[str, dict[str, Credential]] | None = None
-        self._lock = threading.Lock()
+        self.parsed = ParsedDocument(document, _parse_auths, "usable")
 
     def _auths(self) -> dict[str, Credential]:
-        text = self.document.text()
-        if text is None:
-            return {}
-        with self._lock:
-            if self._parsed is None or self._parsed[0] != text:
-                try:
-                    self._parsed = (text, parse_auths(json.loads(text)))
-                except (ValueError, CredentialsError) as exc:
-                    setting = (
-                        self.document.secret_setting
-                        if self.document.secret_name
-                        else self.document.file_setting
-                    )
-                    why = str(exc) if isinstance(exc, CredentialsError) else "not JSON"
-                    raise errors.storage_unavailable(f"{setting} is not usable: {why}") from exc
-            return self._parsed[1]
+        auths = self.parsed.value()
+        return {} if auths is None else auths
 
     def private(self, registry: Registry) -> bool:
         """Is anything fetched from this registry fetched with a login?"""
@@ -63,3 +46,11 @@ class UpstreamLogins:
         """The registry refused the login we sent: an ECR login is renewed next time."""
         if self.ecr is not None:
             self.ecr.forget(urlsplit(registry.url).hostname or "")
+
+
+def _parse_auths(text: str) -> dict[str, Credential]:
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise CredentialsError("not JSON") from exc
+    return parse_auths(document)

@@ -27,6 +27,9 @@ from ociwrap.upstream.guard import Policy
 MAX_REDIRECTS = 5
 #: A retry is only worth starting with at least this much of the deadline left.
 MIN_RETRY_SECONDS = 1.0
+#: urllib3's backoff factor between connect attempts: no wait before the first retry,
+#: factor * 2 s before the second; read when a session is made.
+CONNECT_BACKOFF_FACTOR = 0.2
 
 
 class DeadlineRetry(Retry):
@@ -59,7 +62,7 @@ def connect_retries() -> Retry:
         status=0,
         other=0,
         redirect=None,
-        backoff_factor=0.2,
+        backoff_factor=CONNECT_BACKOFF_FACTOR,
         raise_on_status=False,
         respect_retry_after_header=False,
     )

@@ -1,156 +1,43 @@
-"""The local gateway (`dev/ociwrap_local`) behaves like API Gateway + Lambda.
+"""The local gateway (`python -m ociwrap_local`) as a process behaves like API Gateway + Lambda.
 
-Event shapes are checked in-process; everything else against a real gateway process on
-127.0.0.1 (started loopback-only by the harness) serving `local_gateway_handler`, a tiny
-handler that keeps the current event in module state as Powertools' resolver does.
+A real gateway process on 127.0.0.1 (started loopback-only by the harness) serves
+`local_gateway_handler`, a tiny handler that keeps the current event in module state as
+Powertools' resolver does. The gateway's pure parts are tested in
+`tests/unit/test_local_events.py`.
 """
 
 from __future__ import annotations
 
-import ast
-import base64
 import http.client
 import json
 import os
 import re
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from harness.gateway import LocalGateway, gateway_pythonpath
-from harness.procs import clean_env
-from ociwrap_local import events as events_module
-from ociwrap_local.events import (
-    MAX_REQUEST_BODY_BYTES,
-    LocalContext,
-    build_event,
-    decode_result,
-)
-from ociwrap_local.instance import Instance
-from ociwrap_local.server import IDLE_TIMEOUT_SECONDS, access_log_lines
+from harness.gateway import LocalGateway, gateway_pythonpath, gateway_without_s3
+from harness.procs import clean_env, wait_until
+from ociwrap_local.events import MAX_REQUEST_BODY_BYTES
+from ociwrap_local.server import IDLE_TIMEOUT_SECONDS
+
+pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
 ACCESS_LINE = re.compile(r'"(GET|HEAD) (/v2/\S+) HTTP/1.1" (\d+) (\d+)')
-
-# -- events, results, the Lambda clock (in-process) -------------------------------------
-
-
-def test_event_shape_matches_payload_2():
-    event = build_event(
-        "get",
-        "/v2/a/b/manifests/latest?n=1&n=2&last=x",
-        [
-            ("Accept", "application/vnd.oci.image.index.v1+json"),
-            ("Accept", "application/vnd.docker.distribution.manifest.v2+json"),
-            ("Host", "registry.example.com"),
-            ("Cookie", "a=1; b=2"),
-        ],
-        b"",
-        now=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-    )
-    assert event["version"] == "2.0"
-    assert event["routeKey"] == "$default"
-    assert event["rawPath"] == "/v2/a/b/manifests/latest"
-    assert event["rawQueryString"] == "n=1&n=2&last=x"
-    assert event["queryStringParameters"] == {"n": "1,2", "last": "x"}
-    assert event["headers"]["accept"] == (
-        "application/vnd.oci.image.index.v1+json,"
-        "application/vnd.docker.distribution.manifest.v2+json"
-    )
-    assert "cookie" not in event["headers"]
-    assert event["cookies"] == ["a=1", "b=2"]
-    context = event["requestContext"]
-    assert context["http"]["method"] == "GET"
-    assert context["stage"] == "$default"
-    assert context["domainName"] == "registry.example.com"
-    assert context["time"] == "02/Jan/2026:03:04:05 +0000"
-    assert context["timeEpoch"] == 1767323045000
-    assert event["isBase64Encoded"] is False
-    assert "body" not in event
-
-
-def test_binary_bodies_are_base64():
-    event = build_event("PUT", "/v2/x", [("Content-Type", "application/octet-stream")], b"\x00\xff")
-    assert event["isBase64Encoded"] is True
-    assert base64.b64decode(event["body"]) == b"\x00\xff"
-    text = build_event("POST", "/v2/x", [("Content-Type", "application/json")], b'{"a":1}')
-    assert text["body"] == '{"a":1}' and text["isBase64Encoded"] is False
-
-
-def test_decode_result_handles_base64_and_cookies():
-    status, headers, body = decode_result(
-        {
-            "statusCode": 201,
-            "headers": {"X-A": "1"},
-            "cookies": ["c=1"],
-            "body": base64.b64encode(b"\x01\x02").decode(),
-            "isBase64Encoded": True,
-        }
-    )
-    assert (status, body) == (201, b"\x01\x02")
-    assert ("X-A", "1") in headers and ("Set-Cookie", "c=1") in headers
-
-
-def test_a_result_without_status_code_is_its_own_json_body():
-    assert decode_result({"ok": True}) == (
-        200,
-        [("Content-Type", "application/json")],
-        b'{"ok": true}',
-    )
-
-
-def test_remaining_time_counts_down_from_the_29_s_timeout(monkeypatch):
-    clock = [1000.0]
-    monkeypatch.setattr(events_module.time, "monotonic", lambda: clock[0])
-    context = LocalContext()
-    assert context.get_remaining_time_in_millis() == 29_000
-    clock[0] += 12.5
-    assert context.get_remaining_time_in_millis() == 16_500
-    clock[0] += 20
-    assert context.get_remaining_time_in_millis() == 0
-
-
-def test_an_instance_hands_its_handler_one_event_at_a_time():
-    inside: list[int] = []
-    overlaps: list[int] = []
-
-    def handler(event: dict, context: object) -> dict:
-        inside.append(1)
-        overlaps.append(len(inside))
-        time.sleep(0.05)
-        inside.pop()
-        return {"statusCode": 200, "body": ""}
-
-    instance = Instance(handler)
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: instance.invoke(build_event("GET", "/", [], b"")), range(8)))
-    assert overlaps == [1] * 8
-
-
-def test_the_access_log_line_carries_the_handlers_time():
-    (line,) = access_log_lines("127.0.0.1", "GET /v2/x HTTP/1.1", 307, 0, 0.0123, 0.02)
-    assert line == '127.0.0.1 "GET /v2/x HTTP/1.1" 307 0 12.3ms'
-    assert ACCESS_LINE.search(line)
-
-
-def test_requests_beyond_api_gateways_30_s_are_logged_as_deadline_exceeded():
-    late = access_log_lines("127.0.0.1", "GET /v2/x HTTP/1.1", 200, 2, 10.0, 30.5)
-    assert len(late) == 2 and "DEADLINE EXCEEDED" in late[1] and "GET /v2/x" in late[1]
-    killed = access_log_lines("127.0.0.1", "HEAD /v2/y HTTP/1.1", 200, 0, 29.2, 29.3, True)
-    assert "DEADLINE EXCEEDED" in killed[1] and "HEAD /v2/y" in killed[1]
-    assert len(access_log_lines("127.0.0.1", "GET /v2/ HTTP/1.1", 200, 2, 29.0, 29.9)) == 1
 
 
 def test_stop_reports_deadline_exceeded_lines(tmp_path):
-    gw = LocalGateway(tmp_path, s3_endpoint_url="http://127.0.0.1:9", bucket="b", aliases={})
+    gw = gateway_without_s3(tmp_path)
     gw.process.log_path.write_text(
         '127.0.0.1 "GET /v2/x HTTP/1.1" 200 2 31000.0ms\n'
         '127.0.0.1 DEADLINE EXCEEDED "GET /v2/x HTTP/1.1": answered after 31.0 s\n'
@@ -159,30 +46,18 @@ def test_stop_reports_deadline_exceeded_lines(tmp_path):
     assert gw.misdeeds() == gw.deadlines_exceeded
 
 
-# -- the layer ships no development tool ------------------------------------------------
-
-
-def test_the_layer_has_no_gateway_and_imports_neither_the_function_nor_the_dev_package():
-    layer = REPO_ROOT / "layers" / "ociwrap"
-    assert not (layer / "ociwrap" / "gateway.py").exists()
-    assert not (layer / "ociwrap" / "gateway").exists()
-    forbidden = {"app", "routes", "ociwrap_local"}
-    found = []
-    for path in sorted(layer.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            found += [f"{path}: {n}" for n in names if n.split(".")[0] in forbidden]
-    assert found == []
-
-
-# -- a real gateway process --------------------------------------------------------------
-
 GatewayStarter = Callable[..., LocalGateway]
+
+
+def serving_the_test_handler(workdir: Path, workers: int, **env: str) -> LocalGateway:
+    """A gateway (not started) whose `workers` run `local_gateway_handler`."""
+    return gateway_without_s3(
+        workdir,
+        PYTHONPATH=gateway_pythonpath(HERE),
+        OCIWRAP_HANDLER_MODULE="local_gateway_handler",
+        GATEWAY_WORKERS=str(workers),
+        **env,
+    )
 
 
 @pytest.fixture
@@ -193,18 +68,7 @@ def start_gateway(tmp_path: Path) -> Iterator[GatewayStarter]:
     def start(workers: int = 2, **env: str) -> LocalGateway:
         workdir = tmp_path / f"gw{len(started)}"
         workdir.mkdir()
-        gw = LocalGateway(
-            workdir,
-            s3_endpoint_url="http://127.0.0.1:9",
-            bucket="ociwrap-unit",
-            aliases={},
-            extra_env={
-                "PYTHONPATH": gateway_pythonpath(HERE),
-                "OCIWRAP_HANDLER_MODULE": "local_gateway_handler",
-                "GATEWAY_WORKERS": str(workers),
-                **env,
-            },
-        )
+        gw = serving_the_test_handler(workdir, workers, **env)
         started.append(gw)
         gw.start(timeout=20)
         _wait_for(lambda: len(gw.worker_pids()) == workers, f"{workers} workers")
@@ -218,27 +82,14 @@ def start_gateway(tmp_path: Path) -> Iterator[GatewayStarter]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGateway]:
     """One gateway with two workers for the tests that don't stop or kill anything."""
-    gw = LocalGateway(
-        tmp_path_factory.mktemp("served"),
-        s3_endpoint_url="http://127.0.0.1:9",
-        bucket="ociwrap-unit",
-        aliases={},
-        extra_env={
-            "PYTHONPATH": gateway_pythonpath(HERE),
-            "OCIWRAP_HANDLER_MODULE": "local_gateway_handler",
-            "GATEWAY_WORKERS": "2",
-        },
-    ).start(timeout=20)
+    gw = serving_the_test_handler(tmp_path_factory.mktemp("served"), 2).start(timeout=20)
     yield gw
     gw.stop()
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout} s")
-        time.sleep(0.02)
+    if not wait_until(condition, timeout, interval=0.02):
+        raise AssertionError(f"no {what} within {timeout} s")
 
 
 def _request(
@@ -331,11 +182,13 @@ def test_a_result_over_lambdas_6_mb_is_a_500(served):
 
 def test_the_access_log_has_status_bytes_and_the_handlers_time(served):
     _request(served, "GET", "/v2/some/thing")
-    deadline = time.monotonic() + 5  # the line is written just after the answer is sent
     lines: list[str] = []
-    while not lines and time.monotonic() < deadline:
-        lines = [line for line in served.log().splitlines() if "/v2/some/thing" in line]
-        time.sleep(0.02)
+
+    def logged() -> bool:
+        lines[:] = [line for line in served.log().splitlines() if "/v2/some/thing" in line]
+        return bool(lines)
+
+    wait_until(logged, 5, interval=0.02)  # the line is written just after the answer is sent
     assert lines and ACCESS_LINE.search(lines[-1]), lines
     assert re.search(r'"GET /v2/some/thing HTTP/1.1" 200 2 \d+\.\dms$', lines[-1]), lines
 
@@ -605,9 +458,6 @@ def test_a_stop_signal_ends_the_workers_and_the_gateway(start_gateway, sig):
 
 
 def test_a_bad_worker_count_is_refused(tmp_path):
-    import subprocess
-    import sys
-
     env = clean_env(
         {
             "PYTHONPATH": gateway_pythonpath(HERE),
@@ -645,8 +495,6 @@ def test_the_embedded_s3_is_a_child_process_stopped_with_the_gateway(start_gatew
 
 
 def _get_direct(url: str) -> int:
-    import urllib.request
-
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=5) as reply:
         return reply.status

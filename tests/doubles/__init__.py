@@ -1,0 +1,1 @@
+"""In-memory implementations of the registry's bucket and upstream, for unit tests."""
