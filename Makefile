@@ -66,12 +66,13 @@ test: system-packages lint sam-build
 
 # The quick loop: unit tests only (no Debian packages, no processes beyond 127.0.0.1), in
 # pytest-xdist workers: many tests wait on loopback sockets, so more workers than cores pay.
-# UNIT_WORKERS= (empty) runs them in one process.
+# UNIT_WORKERS= (empty) runs them in one process. Compiled modules (and pytest's rewritten
+# tests) are kept under the venv, outside the tree, so the next run does not compile again.
 unit: $(VENV)/.dev-deps
-	$(VENV)/bin/pytest $(UNIT_WORKERS) tests/unit
+	PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(VENV)/pycache $(VENV)/bin/pytest $(UNIT_WORKERS) tests/unit
 
-# Mutation testing of the pure modules, each against its own unit tests (tests/mutation);
-# minutes, so not part of `make test`. ARGS picks modules, e.g. ARGS="reference.py --keep".
+# Mutation testing of every module with logic, each against its own unit tests (tests/mutation);
+# long, so not part of `make test`. ARGS picks modules, e.g. ARGS="names/reference.py --keep".
 mutate: $(VENV)/.dev-deps
 	$(VENV)/bin/python tests/mutation/run.py $(ARGS)
 

@@ -1,4 +1,4 @@
-"""`make mutate`: mutation testing of the pure modules, each against its own unit tests.
+"""`make mutate`: mutation testing of every module with logic, each against its own unit tests.
 
 For every module in MODULES, in a copy of the library under a temporary directory (the
 tree itself is never touched):
@@ -41,7 +41,7 @@ PACKAGE = ROOT / "layers" / "ociwrap" / "ociwrap"
 UNIT = ROOT / "tests" / "unit"
 EQUIVALENT = Path(__file__).resolve().parent / "equivalent.toml"
 
-#: Each pure module (under layers/ociwrap/ociwrap) and the unit tests that are its own.
+#: Each module with logic (under layers/ociwrap/ociwrap) and the unit tests that are its own.
 MODULES: dict[str, tuple[str, ...]] = {
     "names/reference.py": ("test_reference.py",),
     "names/digest.py": ("test_digest.py",),
@@ -58,11 +58,55 @@ MODULES: dict[str, tuple[str, ...]] = {
     "upstream/guard.py": ("test_guard.py",),
     "upstream/bodies.py": ("test_bodies.py",),
     "upstream/challenge.py": ("test_challenge.py",),
+    "upstream/tokens.py": ("test_upstream_tokens.py", "test_transport.py"),
+    "upstream/fetch.py": ("test_fetch.py",),
+    "upstream/transport.py": ("test_transport.py", "test_guard.py"),
+    "upstream/session.py": ("test_transport.py", "test_deadline.py", "test_guard.py"),
+    "upstream/connection.py": ("test_deadline.py", "test_guard.py", "test_transport.py"),
+    "upstream/locations.py": ("test_locations.py",),
     "signing/cosign.py": ("test_cosign.py",),
     "signing/policy.py": ("test_policy.py",),
     "registry/referrers.py": ("test_referrers.py",),
+    "registry/imagesource.py": (
+        "test_imagesource.py",
+        "test_descriptor_digests.py",
+        "test_proxy.py",
+        "test_compositions.py",
+    ),
+    "registry/compositions.py": ("test_compositions.py", "test_wrapped.py", "test_retention.py"),
+    "registry/composition_inputs.py": ("test_compositions.py", "test_descriptor_digests.py"),
+    "registry/signatures.py": ("test_signatures.py", "test_wrapped.py", "test_retention.py"),
+    "registry/verification.py": ("test_verification.py", "test_policy.py"),
+    "registry/wrapped.py": ("test_wrapped.py", "test_retention.py"),
+    "registry/proxy.py": ("test_proxy.py", "test_referrers.py", "test_handler.py"),
+    "registry/service.py": (
+        "test_service.py",
+        "test_handler.py",
+        "test_descriptor_digests.py",
+        "test_referrers.py",
+    ),
     "names/allowlist.py": ("test_allowlist.py",),
     "runtime/hops.py": ("test_hops.py",),
+    "bucket/store.py": ("test_store.py", "test_bucket_contract.py"),
+    "bucket/links.py": ("test_links.py",),
+    "bucket/sources.py": ("test_sources.py",),
+    "bucket/records.py": ("test_records.py",),
+    "bucket/staging.py": ("test_staging.py", "test_blobs.py"),
+    "bucket/retention.py": ("test_retention.py",),
+    "registry/mirror.py": ("test_blobs.py", "test_staging.py", "test_retention.py"),
+    "registry/blobs.py": ("test_blobs.py", "test_staging.py", "test_retention.py"),
+    "runtime/memcache.py": ("test_memcache.py",),
+    "runtime/concurrency.py": ("test_concurrency.py", "test_deadline.py"),
+    "runtime/deadline.py": ("test_deadline.py", "test_deadline_budget.py"),
+    "registry/access.py": ("test_access.py",),
+    "registry/container_tokens.py": ("test_tokens_api.py",),
+    "registry/token_requests.py": ("test_tokens_api.py", "test_recipes.py"),
+    "registry/admission.py": ("test_upstream_allow.py",),
+    "upstream/logins.py": ("test_logins.py",),
+    "upstream/credentials.py": ("test_logins.py",),
+    "upstream/ecr.py": ("test_logins.py",),
+    "runtime/secrets.py": ("test_secrets.py",),
+    "registry/settings.py": ("test_config.py", "test_retention.py"),
 }
 #: What the unit tests' conftest and the composition tests import beside the test files,
 #: and the packages under tests/ they import from (the scripted upstream, the doubles).
@@ -105,7 +149,7 @@ pytest_add_cli_args = ["-p", "no:cacheprovider"]
 
 [tool.pytest.ini_options]
 addopts = "-p no:cacheprovider"
-pythonpath = ["tests", "{dev}"]
+pythonpath = ["tests", "{dev}", "{handler}"]
 """
 
 #: mutmut's exit codes of a mutant's test run (timeouts and crashes count as killed).
@@ -160,7 +204,9 @@ def make_workdir(base: Path, module: str) -> Path:
         if copied.is_dir():
             shutil.copytree(copied, tests.parent / package, ignore=IGNORED)
     selection = json.dumps([f"tests/unit/{name}" for name in MODULES[module]])
-    config = CONFIG.format(module=module, tests=selection, dev=ROOT / "dev")
+    config = CONFIG.format(
+        module=module, tests=selection, dev=ROOT / "dev", handler=ROOT / "functions" / "registry"
+    )
     (work / "pyproject.toml").write_text(config)
     return work
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from doubles.bucket import MemoryBucket
+from doubles.pulls import pulls
+from doubles.upstream import MemoryUpstream
 from ociwrap.runtime.aws import make_s3_client
 from ociwrap.upstream.interface import Upstream
 from scripted_upstream import Scripted
@@ -200,3 +202,23 @@ def bounded() -> Callable[..., Any]:
             signal.signal(signal.SIGALRM, previous)
 
     return run
+
+
+@pytest.fixture
+def upstream() -> MemoryUpstream:
+    """An empty in-memory upstream registry (tests push images to it)."""
+    return MemoryUpstream()
+
+
+@pytest.fixture
+def bucket() -> MemoryBucket:
+    """An empty in-memory bucket."""
+    return MemoryBucket()
+
+
+@pytest.fixture
+def call(
+    monkeypatch: pytest.MonkeyPatch, on_doubles: Any, upstream: MemoryUpstream, bucket: MemoryBucket
+) -> Any:
+    """The handler over `upstream` and `bucket` (see `doubles.pulls`): `call(method, path)`."""
+    return pulls(monkeypatch, on_doubles, upstream, bucket)

@@ -16,7 +16,7 @@ from moto import mock_aws
 
 import app
 from harness.logins import htpasswd_line
-from ociwrap.registry.access import Users, basic_login, cost_of, parse_htpasswd
+from ociwrap.registry.access import Users, basic_login, cost_of, nobody_hash, parse_htpasswd
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.secrets import SecretDocument
 from ociwrap_local.events import LocalContext, build_event
@@ -259,3 +259,148 @@ def test_without_users_an_unknown_user_still_costs_a_round(tmp_path, checked_cos
     path.write_text("# nobody may pull yet\n")
     assert users_of(path).check(basic("ci", "x")) is None
     assert checked_costs == [5]
+
+
+# -- limits, exactly at them and one past -------------------------------------------------
+
+
+def test_bcrypt_costs_from_4_to_31_are_read_and_others_refused():
+    salted = "a" * 53
+    for cost in ("04", "31"):
+        assert parse_htpasswd(f"ci:$2y${cost}${salted}") == {"ci": f"$2y${cost}${salted}".encode()}
+    for cost in ("03", "32"):
+        with pytest.raises(ValueError, match="line 1 is not a bcrypt htpasswd line"):
+            parse_htpasswd(f"ci:$2y${cost}${salted}")
+
+
+def test_an_authorization_value_of_4096_characters_is_read_and_one_more_is_not():
+    encoded = base64.b64encode(b"ci:" + b"p" * 3063).decode()  # 4088 characters
+    at_limit = "Basic" + " " * 3 + encoded
+    assert len(at_limit) == 4096
+    assert basic_login(at_limit) == ("ci", "p" * 3063)
+    assert basic_login("Basic" + " " * 4 + encoded) is None
+
+
+def test_base64_with_characters_outside_its_alphabet_is_no_login():
+    encoded = base64.b64encode(b"ci:pw").decode()
+    assert basic_login(f"Basic {encoded[:4]}!{encoded[4:]}") is None
+
+
+def test_a_password_of_72_bytes_passes_and_73_never_reach_bcrypt(tmp_path, checked_costs):
+    path = tmp_path / "htpasswd"
+    path.write_text(htpasswd_line("long", "p" * 72) + "\n")
+    users = users_of(path)
+    assert users.check(basic("long", "p" * 72)) == "long"
+    assert users.check(basic("long", "p" * 73)) is None
+    assert users.check(basic("long", "é" * 37)) is None  # 74 bytes in UTF-8
+    assert len(checked_costs) == 3  # the long ones cost a round against the unknown user
+
+
+def test_neither_setting_is_a_503_naming_both(tmp_path):
+    users = Users(SecretDocument("REGISTRY_AUTH_SECRET", None, "REGISTRY_AUTH_FILE", None))
+    with pytest.raises(RegistryError) as caught:
+        users.check(basic("ci", PASSWORD))
+    assert caught.value.status == 503
+    assert caught.value.message == (
+        "REGISTRY_AUTH=basic needs REGISTRY_AUTH_SECRET or REGISTRY_AUTH_FILE"
+    )
+
+
+def test_a_refused_login_is_logged_with_its_user_cut_to_64_characters(tmp_path, caplog):
+    path = tmp_path / "htpasswd"
+    path.write_text(htpasswd_line("ci", PASSWORD) + "\n")
+    name = "u" * 100
+    with caplog.at_level(logging.WARNING, logger="ociwrap"):
+        assert users_of(path).check(basic(name, PASSWORD)) is None
+    [record] = [r for r in caplog.records if r.name == "ociwrap.registry.access"]
+    assert record.getMessage() == "login refused" and record.levelno == logging.WARNING
+    assert record.user == name[:64]
+
+
+# -- a verified login is remembered for exactly VERIFIED_SECONDS ---------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_verified_login_is_remembered_for_exactly_five_minutes(tmp_path, checked_costs):
+    path = tmp_path / "htpasswd"
+    path.write_text(htpasswd_line("ci", PASSWORD) + "\n")
+    clock = Clock()
+    users = Users(
+        SecretDocument("REGISTRY_AUTH_SECRET", None, "REGISTRY_AUTH_FILE", str(path)), clock
+    )
+    assert users.check(basic("ci", PASSWORD)) == "ci"
+    assert len(checked_costs) == 1
+    clock.now += 299
+    assert users.check(basic("ci", PASSWORD)) == "ci"
+    assert len(checked_costs) == 1  # remembered: no bcrypt round
+    clock.now += 1
+    assert users.check(basic("ci", PASSWORD)) == "ci"
+    assert len(checked_costs) == 2  # five minutes on: checked again
+
+
+def test_a_user_removed_from_the_file_is_refused_once_the_login_is_forgotten(tmp_path):
+    path = tmp_path / "htpasswd"
+    path.write_text(htpasswd_line("ci", PASSWORD) + "\n" + htpasswd_line("ops", "o") + "\n")
+    clock = Clock()
+    users = Users(
+        SecretDocument("REGISTRY_AUTH_SECRET", None, "REGISTRY_AUTH_FILE", str(path)), clock
+    )
+    assert users.check(basic("ci", PASSWORD)) == "ci"
+    path.write_text(htpasswd_line("ops", "o") + "\n")
+    os.utime(path, (5, 5))
+    clock.now += 300
+    assert users.check(basic("ci", PASSWORD)) is None
+
+
+def test_a_remembered_login_is_only_its_own_user_and_password(tmp_path):
+    path = tmp_path / "htpasswd"
+    path.write_text(htpasswd_line("ci", PASSWORD) + "\n" + htpasswd_line("dev", "x") + "\n")
+    users = users_of(path)
+    assert users.check(basic("ci", PASSWORD)) == "ci"
+    assert users.check(basic("dev", PASSWORD)) is None
+    assert users.check(basic("ci", "x")) is None
+    assert users.check(basic("dev", "x")) == "dev"
+
+
+def test_every_bcrypt_variant_and_salt_character_is_read():
+    salted = "./" + "AZaz09" * 8 + "abc"
+    assert len(salted) == 53
+    for variant in ("2a", "2b", "2y"):
+        line = f"ci:${variant}$04${salted}"
+        assert parse_htpasswd(line) == {"ci": line[3:].encode()}
+    for line in (f"ci:$2x$04${salted}", f"ci:$2y$04${salted[:-1]}", f"ci:$2y$04${salted}a"):
+        with pytest.raises(ValueError, match="line 1"):
+            parse_htpasswd(line)
+
+
+def test_a_line_needs_a_user_and_one_colon():
+    hashed = "$2y$04$" + "a" * 53
+    for line in (f":{hashed}", f"a:b:{hashed}"):
+        with pytest.raises(ValueError, match="line 1"):
+            parse_htpasswd(line)
+
+
+def test_the_unknown_user_hash_is_a_bcrypt_hash_at_the_highest_cost():
+    users = parse_htpasswd(f"a:$2y$04${'a' * 53}\nb:$2y$12${'a' * 53}\nc:$2y$10${'a' * 53}")
+    nobody = nobody_hash(users).decode()
+    assert nobody.startswith("$2b$12$") and cost_of(nobody.encode()) == 12
+    assert parse_htpasswd(f"nobody:{nobody}") == {"nobody": nobody.encode()}
+
+
+def test_a_two_digit_cost_is_read_whole(tmp_path, monkeypatch):
+    seen: list[bytes] = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(
+        bcrypt, "checkpw", lambda pw, hashed: seen.append(hashed) or real(pw, hashed)
+    )
+    path = tmp_path / "htpasswd"
+    path.write_text(f"ci:$2y$10${'a' * 53}\n")
+    assert users_of(path).check(basic("nobody", "x")) is None
+    assert [hashed[:7] for hashed in seen] == [b"$2b$10$"]

@@ -18,7 +18,7 @@ from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.mirror import Mirror
 from ociwrap.registry.results import BlobSize, Redirect
 from ociwrap.registry.wiring import anonymous
-from ociwrap.runtime import errors
+from ociwrap.runtime import errors, telemetry
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.memcache import BoundedCache
 
@@ -93,7 +93,11 @@ def test_blobs_over_the_mirror_limit_are_refused(blobs, upstream, repo, declared
     with pytest.raises(RegistryError) as caught:
         blobs.upstream(repo, DIGEST)
     assert (caught.value.code, caught.value.status) == ("DENIED", 403)
-    assert "MIRROR_MAX_BYTES" in caught.value.message
+    assert caught.value.message == (
+        f"blob {DIGEST} of stub/{APP} is larger than MIRROR_MAX_BYTES ({len(LAYER)} bytes), "
+        "the most this registry copies from an upstream that serves blobs itself"
+    )
+    assert caught.value.detail == {"digest": DIGEST, "limit": len(LAYER)}
     assert keys(blobs, "blobs/") == []
 
 
@@ -224,3 +228,133 @@ def test_an_upstream_that_turns_to_serving_bytes_still_gets_its_copy_checked(blo
     assert f"/blobs/sha256/{DIGEST[7:]}" in blobs.upstream(repo, DIGEST).location
     assert len(keys(blobs, "uploads/")) == 0
     assert blobs.store.get_blob(DIGEST) == LAYER
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://cdn.example/x?X-Amz-Date=20231114T221320Z",  # no lifetime
+        "https://cdn.example/x?X-Amz-Date=20231114T221320Z&X-Amz-Expires=soon",
+        "https://cdn.example/x?X-Amz-Expires=600",  # no signing time
+    ],
+)
+def test_a_signed_url_missing_half_its_dates_has_no_expiry(url):
+    from ociwrap.registry.blobs import url_expiry
+
+    assert url_expiry(url) is None
+
+
+def test_a_cloudfront_expiry_counts_when_the_s3_pair_is_incomplete():
+    from ociwrap.registry.blobs import url_expiry
+
+    assert url_expiry("https://cdn.example/x?X-Amz-Expires=600&Expires=1700000300") == 1_700_000_300
+
+
+def test_a_reused_signed_url_lives_a_quarter_of_its_life(timed_blobs, upstream, repo):
+    blobs, clock = timed_blobs
+    url = sigv4("20231114T221320Z", 200)  # signed at 1_700_000_000: reused for 50 s
+    upstream.locations[APP, DIGEST] = url
+    with telemetry.collecting() as stats:
+        assert blobs.upstream(repo, DIGEST) == Redirect(url, DIGEST)
+    assert stats.redirects == {"upstream": 1} and stats.cache == {}
+    clock.now += 49
+    with telemetry.collecting() as stats:
+        assert blobs.upstream(repo, DIGEST) == Redirect(url, DIGEST)
+    assert stats.redirects == {"upstream": 1}
+    assert stats.cache == {("location", "memory"): 1}
+    assert len(upstream.calls) == 1
+
+
+def test_a_signed_url_with_four_seconds_left_is_reused_for_one(timed_blobs, upstream, repo):
+    blobs, clock = timed_blobs
+    upstream.locations[APP, DIGEST] = sigv4("20231114T221320Z", 4)
+    blobs.upstream(repo, DIGEST)
+    blobs.upstream(repo, DIGEST)
+    assert len(upstream.calls) == 1
+    clock.now += 1
+    blobs.upstream(repo, DIGEST)
+    assert len(upstream.calls) == 2
+
+
+def test_an_expired_or_private_signed_url_takes_no_place_in_memory(bucket, upstream, repo):
+    cache = BoundedCache()
+    links = Links(bucket, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
+    mirror = Mirror(bucket, links, max_bytes=len(LAYER))
+    private = Blobs(bucket, upstream, mirror, 600, cache, private=lambda registry: True)
+    upstream.locations[APP, DIGEST] = "https://cdn.example/x"
+    private.upstream(repo, DIGEST)
+    assert len(cache) == 1  # only that the registry redirects
+    cache = BoundedCache()
+    public = Blobs(bucket, upstream, mirror, 600, cache, private=anonymous)
+    upstream.locations[APP, DIGEST] = sigv4("20231114T221320Z", 60)  # long gone
+    public.upstream(repo, DIGEST)
+    assert len(cache) == 1
+
+
+def test_a_signed_url_longer_than_the_memory_bound_is_not_kept(bucket, upstream, repo):
+    links = Links(bucket, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
+    mirror = Mirror(bucket, links, max_bytes=len(LAYER))
+    blobs = Blobs(bucket, upstream, mirror, 600, BoundedCache(max_bytes=40), private=anonymous)
+    upstream.locations[APP, DIGEST] = "https://cdn.example/" + "x" * 40
+    blobs.upstream(repo, DIGEST)
+    blobs.upstream(repo, DIGEST)
+    assert len(upstream.calls) == 2
+
+
+def test_a_copy_in_the_bucket_is_counted_as_an_s3_redirect(blobs, upstream, repo):
+    upstream.blobs[APP, DIGEST] = LAYER
+    with telemetry.collecting() as stats:
+        blobs.upstream(repo, DIGEST)
+        blobs.upstream(repo, DIGEST)
+    assert stats.redirects == {"s3": 2}
+
+
+def test_a_redirecting_upstream_that_serves_bytes_is_copied_from_the_start(blobs, upstream, repo):
+    blobs._learn(repo.registry, True)
+    upstream.blobs[APP, DIGEST] = LAYER
+    assert f"/blobs/sha256/{DIGEST[7:]}" in blobs.upstream(repo, DIGEST).location
+    assert blobs.store.get_blob(DIGEST) == LAYER
+
+
+def test_a_copy_held_already_is_not_made_again_for_its_repository(blobs, bucket, upstream, repo):
+    upstream.blobs[APP, DIGEST] = LAYER
+    blobs.upstream(repo, DIGEST)
+    blobs._learn(repo.registry, True)  # as if it had redirected since
+    bucket.calls.clear()
+    blobs.upstream(repo, DIGEST)
+    assert [method for method, _ in bucket.calls] == ["presign_blob"]
+    assert upstream.bodies[-1].closed
+
+
+def test_a_copy_held_for_another_repository_is_checked_and_linked_for_this_one(
+    blobs, upstream, repo
+):
+    other = Repository(repo.registry, "other/app")
+    upstream.blobs[APP, DIGEST] = LAYER
+    upstream.blobs[other.path, DIGEST] = LAYER
+    blobs.upstream(repo, DIGEST)
+    blobs._learn(repo.registry, True)
+    blobs.upstream(other, DIGEST)  # its bytes are read and checked: it gets its link
+    assert blobs.mirror.size(other, DIGEST) == len(LAYER)
+
+
+def test_a_blob_removed_by_the_lifecycle_is_looked_for_once_and_copied_again(
+    blobs, bucket, upstream, repo
+):
+    upstream.blobs[APP, DIGEST] = LAYER
+    blobs.upstream(repo, DIGEST)
+    fresh = Blobs(bucket, upstream, blobs.mirror, 600, private=anonymous)
+    bucket.expire("blobs/")
+    bucket.calls.clear()
+    assert f"/blobs/sha256/{DIGEST[7:]}" in fresh.upstream(repo, DIGEST).location
+    assert bucket.called("blob_written") == [f"blobs/sha256/{DIGEST[7:]}"] * 2
+    assert bucket.get_blob(DIGEST) == LAYER
+
+
+def test_a_blob_gone_as_soon_as_it_was_stored_is_a_503(blobs, bucket, upstream, repo):
+    upstream.blobs[APP, DIGEST] = LAYER
+    bucket.before["blob_written"] = lambda key: bucket.objects.pop(key, None)
+    with pytest.raises(RegistryError) as caught:
+        blobs.upstream(repo, DIGEST)
+    assert caught.value.status == 503
+    assert caught.value.message == f"blob {DIGEST} went from the bucket as it was stored"

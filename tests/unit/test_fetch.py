@@ -8,14 +8,16 @@ import gzip
 import hashlib
 import json
 import zlib
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from ociwrap.names.reference import Registry, Repository
 from ociwrap.runtime.errors import RegistryError
+from ociwrap.upstream.credentials import Credential
 from ociwrap.upstream.fetch import Fetcher
 from ociwrap.upstream.transport import Transport
-from scripted_upstream import drip
+from scripted_upstream import digest_of, drip
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -410,3 +412,421 @@ def test_huge_tag_lists_are_cut(scripted, repo, fetcher):
     )
     error = error_of(fetcher.tags, repo, None, None)
     assert error.status == 502 and "tag list" in error.message
+
+
+# -- what is asked for --------------------------------------------------------------------
+
+
+def test_manifests_are_asked_for_in_the_accepted_types(scripted, repo, fetcher):
+    scripted.routes["HEAD", PATH] = lambda h: (200, {"Docker-Content-Digest": DIGEST}, b"")
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": OCI_MANIFEST}, MANIFEST)
+    assert fetcher.head_manifest(repo, "1", ALL) == DIGEST
+    assert fetcher.get_manifest(repo, "1", ALL).digest == DIGEST
+    assert [(m, h["Accept"]) for m, _p, h in scripted.seen] == [
+        ("HEAD", ", ".join(ALL)),
+        ("GET", ", ".join(ALL)),
+    ]
+
+
+def test_blob_bytes_are_asked_for_unencoded(scripted, repo, fetcher):
+    """A layer's digest covers its stored bytes: no transfer encoding may change them."""
+    config = b'{"architecture":"amd64"}'
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (200, {}, b"x" * 10)
+    scripted.routes["HEAD", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "/cdn/blob"},
+        b"",
+    )
+    scripted.routes["GET", "/cdn/blob"] = lambda h: (200, {"Content-Length": "10"}, b"x" * 10)
+    scripted.routes["GET", f"/v2/team/app/blobs/{digest}"] = lambda h: (200, {}, config)
+    fetcher.blob(repo, BLOB).body.close()
+    fetcher.blob(repo, BLOB, start=4).body.close()
+    assert fetcher.blob_size(repo, BLOB) == 10
+    assert fetcher.small_blob(repo, digest, 1000, "image config") == config
+    assert [(m, h["Accept-Encoding"]) for m, _p, h in scripted.seen] == [
+        ("GET", "identity")
+    ] * 2 + [
+        ("HEAD", "identity"),
+        ("GET", "identity"),
+        ("GET", "identity"),
+    ]
+
+
+def test_a_blob_from_the_start_is_asked_for_without_range(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (200, {}, b"x" * 10)
+    answer = fetcher.blob(repo, BLOB)
+    assert (answer.start, answer.size) == (0, 10)
+    assert b"".join(answer.body.chunks(100, lambda: RegistryError("X", "x"))) == b"x" * 10
+    answer.body.close()
+    assert "Range" not in scripted.seen[0][2]
+
+
+def test_the_tag_lists_last_is_forwarded(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (
+        200,
+        {},
+        json.dumps({"name": "team/app", "tags": ["c", "d"]}).encode(),
+    )
+    assert fetcher.tags(repo, 2, "b") == (["c", "d"], None)
+    assert fetcher.tags(repo, None, "b") == (["c", "d"], None)
+    assert fetcher.tags(repo, None, "") == (["c", "d"], None)
+    queries = [parse_qs(urlsplit(path).query) for _m, path, _h in scripted.seen]
+    assert queries == [{"n": ["2"], "last": ["b"]}, {"last": ["b"]}, {}]
+
+
+def test_a_next_link_without_last_ends_the_list(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (
+        200,
+        {"Link": '</v2/team/app/tags/list?n=2>; rel="next"'},
+        json.dumps({"tags": ["a"]}).encode(),
+    )
+    assert fetcher.tags(repo, 2, None) == (["a"], None)
+
+
+def test_a_tag_list_without_tags_is_empty(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (200, {}, b'{"name": "team/app"}')
+    assert fetcher.tags(repo, None, None) == ([], None)
+
+
+@pytest.mark.parametrize(("status", "code"), [(404, "NAME_UNKNOWN"), (401, "UNAUTHORIZED")])
+def test_a_tag_list_refused_upstream_is_passed_on(scripted, repo, fetcher, status, code):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (status, {}, b"")
+    error = error_of(fetcher.tags, repo, None, None)
+    assert (error.code, error.status) == (code, status)
+    if status == 404:
+        assert error.message == "repository stub/team/app not found upstream"
+        assert error.detail == {"repository": "stub/team/app"}
+
+
+def test_a_tag_list_that_is_no_json_is_502(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (200, {}, b"<html>")
+    error = error_of(fetcher.tags, repo, None, None)
+    assert error.message.startswith("upstream registry stub sent a tag list that is not valid")
+
+
+def test_a_tag_list_that_is_too_large_names_the_limit(scripted, repo, fetcher):
+    document = b'{"tags": ["a"]}'
+    limit = 4 * 1024 * 1024
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (
+        200,
+        {},
+        document + b" " * (limit - len(document)),
+    )
+    assert fetcher.tags(repo, None, None) == (["a"], None)
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (
+        200,
+        {},
+        document + b" " * (limit + 1 - len(document)),
+    )
+    error = error_of(fetcher.tags, repo, None, None)
+    assert error.message == (
+        f"upstream registry stub sent a tag list larger than the limit of {limit} bytes"
+    )
+
+
+# -- referrers ----------------------------------------------------------------------------
+
+REFERRERS = f"/v2/team/app/referrers/{BLOB}"
+
+
+def test_referrers_are_asked_for_as_an_index_and_parsed(scripted, repo, fetcher):
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    scripted.routes["GET", REFERRERS] = lambda h: (307, {"Location": "/cdn/referrers"}, b"")
+    scripted.routes["GET", "/cdn/referrers"] = lambda h: (200, {}, json.dumps(index).encode())
+    assert fetcher.referrers(repo, BLOB) == index
+    assert [h["Accept"] for _m, _p, h in scripted.seen] == [OCI_INDEX, OCI_INDEX]
+
+
+def test_no_referrers_api_is_none(scripted, repo, fetcher):
+    assert fetcher.referrers(repo, BLOB) is None
+
+
+@pytest.mark.parametrize(("status", "code"), [(500, "UNAVAILABLE"), (403, "DENIED")])
+def test_referrers_refused_upstream_are_passed_on(scripted, repo, fetcher, status, code):
+    scripted.routes["GET", REFERRERS] = lambda h: (status, {}, b"")
+    error = error_of(fetcher.referrers, repo, BLOB)
+    assert error.code == code
+    if status == 500:
+        assert error.message == (
+            f"upstream registry stub answered 500 for referrers of {BLOB} in stub/team/app"
+        )
+
+
+def test_a_referrers_index_that_is_no_json_or_too_large_is_502(scripted, repo, fetcher):
+    scripted.routes["GET", REFERRERS] = lambda h: (200, {}, b"{")
+    error = error_of(fetcher.referrers, repo, BLOB)
+    assert error.message.startswith(
+        "upstream registry stub sent a referrers index that is not valid JSON"
+    )
+    scripted.routes["GET", REFERRERS] = lambda h: (200, {}, b" " * (MAX_MANIFEST_BYTES + 1))
+    error = error_of(fetcher.referrers, repo, BLOB)
+    assert error.message == (
+        "upstream registry stub sent a referrers index larger than the limit of "
+        f"{MAX_MANIFEST_BYTES} bytes"
+    )
+
+
+# -- what a client is told ----------------------------------------------------------------
+
+
+def test_an_unknown_manifest_is_named(scripted, repo, fetcher):
+    for method in ("HEAD", "GET"):
+        call = fetcher.head_manifest if method == "HEAD" else fetcher.get_manifest
+        error = error_of(call, repo, "1", ALL)
+        assert (error.code, error.status) == ("MANIFEST_UNKNOWN", 404)
+        assert error.message == "manifest 1 of stub/team/app not found upstream"
+        assert error.detail == {"repository": "stub/team/app"}
+
+
+@pytest.mark.parametrize("status", [400, 499])
+def test_head_answers_below_500_are_errors(scripted, repo, fetcher, status):
+    scripted.routes["HEAD", PATH] = lambda h: (status, {}, b"")
+    error = error_of(fetcher.head_manifest, repo, "1", ALL)
+    assert (error.code, error.status) == ("UNAVAILABLE", 502)
+    assert (
+        error.message == f"upstream registry stub answered {status} for manifest 1 of stub/team/app"
+    )
+    assert error.detail == {"repository": "stub/team/app", "status": status}
+
+
+@pytest.mark.parametrize("status", [503, 504])
+def test_head_answers_from_500_on_mean_get(scripted, repo, fetcher, status):
+    scripted.routes["HEAD", PATH] = lambda h: (status, {}, b"")
+    assert fetcher.head_manifest(repo, "1", ALL) is None
+
+
+def test_a_login_refused_by_the_upstream_names_the_setting(scripted, repo):
+    class Basic:
+        def for_registry(self, registry):
+            return Credential("u", "p")
+
+        def rejected(self, registry):
+            pass
+
+    scripted.routes["GET", PATH] = lambda h: (401, {"WWW-Authenticate": 'Basic realm="x"'}, b"")
+    error = error_of(Fetcher(Transport(Basic())).get_manifest, repo, "1", ALL)
+    assert (error.code, error.status) == ("UNAUTHORIZED", 401)
+    assert error.message.startswith("upstream registry stub refused the login configured for it")
+
+
+@pytest.mark.parametrize(
+    ("sent", "passed"),
+    [
+        (" 120 ", "120"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("1" * 9, "1" * 9),
+        ("1" * 41, None),
+        ("1;", None),
+        ("a" * 40, "a" * 40),
+        ("a" * 41, None),
+    ],
+)
+def test_retry_after_is_passed_on_when_it_is_a_delay_or_a_date(
+    scripted, repo, fetcher, sent, passed
+):
+    scripted.routes["GET", PATH] = lambda h: (429, {"Retry-After": sent}, b"")
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert (error.code, error.status) == ("TOOMANYREQUESTS", 429)
+    assert error.message == "upstream registry stub is rate limiting requests"
+    assert error.headers == ({"Retry-After": passed} if passed else {})
+
+
+def test_a_manifest_that_is_not_json_names_why(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": OCI_MANIFEST}, b"<html>")
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.message.startswith("upstream registry stub sent a manifest that is not valid JSON")
+    assert error.detail == {"registry": "stub"}
+
+
+def test_a_manifest_of_another_type_is_named_by_its_type(scripted, repo, fetcher):
+    media_type = "application/vnd.example." + "x" * 100
+    body = json.dumps({"schemaVersion": 2, "mediaType": media_type}).encode()
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": OCI_MANIFEST}, body)
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.message == (
+        f"upstream registry stub sent a document of media type {media_type[:80]!r} where an "
+        "image manifest or index belongs"
+    )
+    assert error.detail == {"registry": "stub"}
+
+
+def test_a_json_list_is_no_manifest(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": "application/json"}, b"[]")
+    assert error_of(fetcher.get_manifest, repo, "1", ALL).status == 502
+
+
+def test_schema1_names_the_reason(scripted, repo, fetcher):
+    body = json.dumps({"schemaVersion": 1, "fsLayers": []}).encode()
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": DOCKER_SCHEMA1_MANIFEST}, body)
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.detail == {
+        "registry": "stub",
+        "reason": "Docker schema 1 manifests are not supported",
+    }
+
+
+def test_a_manifest_by_digest_names_the_digest_it_had(scripted, repo, fetcher):
+    other = "sha256:" + hashlib.sha256(MANIFEST + b" ").hexdigest()
+    scripted.routes["GET", f"/v2/team/app/manifests/{DIGEST}"] = lambda h: (
+        200,
+        {"Content-Type": OCI_MANIFEST},
+        MANIFEST + b" ",
+    )
+    error = error_of(fetcher.get_manifest, repo, DIGEST, ALL)
+    assert error.message == (
+        f"upstream registry stub sent a manifest for {DIGEST} whose digest is {other}"
+    )
+    assert error.detail == {"repository": "stub/team/app"}
+
+
+def test_a_manifest_at_the_limit_is_taken(scripted, repo, fetcher):
+    body = MANIFEST + b" " * (MAX_MANIFEST_BYTES - len(MANIFEST))
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": OCI_MANIFEST}, body)
+    assert fetcher.get_manifest(repo, "1", ALL).body == body
+
+
+# -- blobs: what is refused and said ------------------------------------------------------
+
+
+def test_an_unknown_blob_is_named(scripted, repo, fetcher):
+    error = error_of(fetcher.blob, repo, BLOB)
+    assert (error.code, error.status) == ("BLOB_UNKNOWN", 404)
+    assert error.message == f"blob {BLOB} of stub/team/app not found upstream"
+    assert error.detail == {"repository": "stub/team/app"}
+    error = error_of(fetcher.blob_size, repo, BLOB)
+    assert (error.code, error.message) == (
+        "BLOB_UNKNOWN",
+        f"blob {BLOB} of stub/team/app not found upstream",
+    )
+    error = error_of(fetcher.small_blob, repo, BLOB, 1000, "image config")
+    assert (error.code, error.message) == (
+        "BLOB_UNKNOWN",
+        f"image config {BLOB} of stub/team/app not found upstream",
+    )
+
+
+def test_a_blob_size_from_a_head(scripted, repo, fetcher):
+    scripted.routes["HEAD", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        200,
+        {"Content-Length": "77"},
+        b"",
+    )
+    assert fetcher.blob_size(repo, BLOB) == 77
+
+
+def test_a_redirect_target_that_has_no_blob_is_named(scripted, repo, fetcher):
+    scripted.routes["HEAD", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "/cdn/blob"},
+        b"",
+    )
+    error = error_of(fetcher.blob_size, repo, BLOB)
+    assert (error.code, error.message) == (
+        "BLOB_UNKNOWN",
+        f"blob {BLOB} of stub/team/app not found upstream",
+    )
+    assert [(m, p) for m, p, _h in scripted.seen] == [
+        ("HEAD", f"/v2/team/app/blobs/{BLOB}"),
+        ("GET", "/cdn/blob"),
+    ]
+
+
+def test_a_blob_without_a_size_is_502(scripted, repo, fetcher):
+    scripted.routes["HEAD", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (200, {}, drip(b"", 0))
+    error = error_of(fetcher.blob_size, repo, BLOB)
+    assert (error.code, error.status) == ("UNAVAILABLE", 502)
+    assert error.message == f"upstream registry stub gave no size for blob {BLOB}"
+
+
+def test_a_small_blob_names_the_digest_it_had(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (200, {}, b"{}")
+    error = error_of(fetcher.small_blob, repo, BLOB, 1000, "image config")
+    assert error.message == (
+        f"upstream registry stub sent image config {BLOB} with digest {digest_of(b'{}')}"
+    )
+
+
+def test_a_blob_body_is_cut_at_the_callers_limit(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (200, {}, b"x" * 100)
+    answer = fetcher.blob(repo, BLOB)
+    assert b"".join(answer.body.chunks(100, lambda: RegistryError("X", "x"))) == b"x" * 100
+    answer.body.close()
+    answer = fetcher.blob(repo, BLOB)
+    too_large = RegistryError("TOO_LARGE", "over the limit")
+    with pytest.raises(RegistryError) as caught:
+        b"".join(answer.body.chunks(99, lambda: too_large))
+    assert caught.value is too_large
+    answer.body.close()
+
+
+def test_a_blob_body_that_breaks_off_is_named(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        200,
+        {"Content-Length": "100", "Connection": "close"},
+        drip(b"x", 0),
+    )
+    answer = fetcher.blob(repo, BLOB)
+    error = error_of(lambda: b"".join(answer.body.chunks(1000, lambda: too_large_never())))
+    assert error.message.startswith("upstream registry stub broke off while sending a blob")
+
+
+def too_large_never() -> RegistryError:
+    raise AssertionError("the limit was not reached")
+
+
+def test_a_blob_with_an_invalid_length_is_closed_and_refused(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        200,
+        [("Content-Length", "-1")],
+        b"",
+    )
+    error = error_of(fetcher.blob, repo, BLOB)
+    assert error.message == "upstream registry stub sent an invalid Content-Length"
+
+
+def test_an_unasked_range_answer_is_named(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (206, {}, b"x")
+    error = error_of(fetcher.blob, repo, BLOB)
+    assert error.message == f"upstream registry stub answered 206 for blob {BLOB} of stub/team/app"
+
+
+def test_a_blob_redirect_to_link_local_is_refused(scripted, repo, fetcher, dns):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "http://169.254.169.254/latest/meta-data/"},
+        b"",
+    )
+    error = error_of(fetcher.blob, repo, BLOB)
+    assert (error.code, error.status) == ("DENIED", 403)
+    assert error.message.startswith(
+        f"upstream registry stub redirected blob {BLOB} to 169.254.169.254, a link-local address"
+    )
+    assert error.message.endswith("; the redirect is not passed on")
+    assert error.detail == {"registry": "stub", "digest": BLOB}
+
+
+def test_an_alias_may_send_clients_to_private_addresses(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "http://10.0.0.5/blob"},
+        b"",
+    )
+    assert fetcher.blob(repo, BLOB).location == "http://10.0.0.5/blob"
+
+
+def test_a_redirect_target_may_be_8192_characters_and_no_more(scripted, repo, fetcher):
+    base = "http://cdn.example.com/blob?sig="
+    for length, allowed in ((8192, True), (8193, False)):
+        target = base + "a" * (length - len(base))
+        scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h, t=target: (
+            307,
+            {"Location": t},
+            b"",
+        )
+        if allowed:
+            assert fetcher.blob(repo, BLOB).location == target
+        else:
+            error = error_of(fetcher.blob, repo, BLOB)
+            assert error.message == "upstream registry stub sent an invalid redirect"
+            assert error.detail == {"registry": "stub"}

@@ -10,18 +10,24 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 
 import pytest
 
 from doubles.bucket import MemoryBucket
 from doubles.upstream import MemoryUpstream
 from ociwrap.bucket.links import Links
+from ociwrap.bucket.store import blob_key
+from ociwrap.names.mediatypes import SERVABLE_TYPES
 from ociwrap.names.reference import ImageRef, Registry, Repository
-from ociwrap.registry.imagesource import ImageSource
+from ociwrap.registry.imagesource import MAX_CONFIG_BYTES, ImageSource, Resolved
+from ociwrap.runtime import telemetry
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.memcache import BoundedCache
+from ociwrap.upstream.interface import Manifest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
 def manifest(seed: str) -> bytes:
@@ -201,3 +207,232 @@ def test_a_stored_manifest_is_not_served_for_a_repository_that_lacks_it(source, 
     with pytest.raises(RegistryError) as caught:
         source.manifest(image.repository, digest_of(HONEST))
     assert caught.value.code == "MANIFEST_UNKNOWN"
+
+
+# -- where each answer came from, and what is kept -----------------------------------------
+
+
+class Recording(MemoryUpstream):
+    """Remembers the Accept of every HEAD and GET of a manifest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.accepts: list[tuple[str, tuple[str, ...]]] = []
+
+    def head_manifest(self, repo, ref, accept):
+        self.accepts.append(("head", tuple(accept)))
+        return super().head_manifest(repo, ref, accept)
+
+    def get_manifest(self, repo, ref, accept):
+        self.accepts.append(("get", tuple(accept)))
+        return super().get_manifest(repo, ref, accept)
+
+
+def source_over(store, upstream, clock, private=False) -> ImageSource:
+    """A source (a process) over `store`, its memory on `clock` too."""
+    links = Links(store, BoundedCache(clock=clock), 60, private=lambda r: False, clock=clock)
+    return ImageSource(
+        store,
+        upstream,
+        links,
+        tag_ttl_seconds=60,
+        stale_if_error_seconds=3600,
+        private=lambda registry: private,
+        cache=BoundedCache(clock=clock),
+        clock=clock,
+    )
+
+
+def test_each_resolution_says_which_level_answered(upstream, image, clock):
+    store = MemoryBucket()
+    serve(upstream, HONEST)
+    source = source_over(store, upstream, clock)
+    with telemetry.collecting() as stats:
+        source.resolve(image)
+    assert stats.cache == Counter({("tag", "upstream"): 1, ("manifest", "upstream"): 1})
+    with telemetry.collecting() as stats:
+        source.resolve(image)
+    assert stats.cache == Counter({("tag", "memory"): 1})
+    with telemetry.collecting() as stats:
+        source_over(store, upstream, clock).resolve(image)  # a new process: the bucket's record
+    assert stats.cache == Counter({("tag", "s3"): 1})
+    with telemetry.collecting() as stats:
+        source.manifest(image.repository, digest_of(HONEST))
+    assert stats.cache == Counter({("manifest", "stored"): 1})
+
+
+def test_the_record_says_digest_type_and_until_when(upstream, image, clock):
+    store = MemoryBucket()
+    serve(upstream, HONEST)
+    source_over(store, upstream, clock).resolve(image)
+    [key] = store.listing("tags/upstream/")
+    assert store.get_json(key) == {
+        "digest": digest_of(HONEST),
+        "mediaType": OCI_MANIFEST,
+        "expires": clock.now + 60,
+    }
+
+
+def test_a_record_read_from_the_bucket_is_remembered_for_what_is_left_of_its_ttl(
+    upstream, image, clock
+):
+    store = MemoryBucket()
+    serve(upstream, HONEST)
+    source_over(store, upstream, clock).resolve(image)
+    clock.now += 59
+    source = source_over(store, upstream, clock)
+    heads = upstream.count("head_manifest")
+    assert source.resolve(image).media_type == OCI_MANIFEST
+    reads = len(store.called("get_json"))
+    assert source.resolve(image).digest == digest_of(HONEST)
+    assert len(store.called("get_json")) == reads  # remembered in memory
+    assert upstream.count("head_manifest") == heads
+    clock.now += 1  # the record's last second is over: asked again
+    source.resolve(image)
+    assert upstream.count("head_manifest") == heads + 1
+
+
+def test_a_record_at_its_expiry_is_not_fresh(upstream, image, clock):
+    store = MemoryBucket()
+    serve(upstream, HONEST)
+    source_over(store, upstream, clock).resolve(image)
+    clock.now += 60
+    heads = upstream.count("head_manifest")
+    source_over(store, upstream, clock).resolve(image)
+    assert upstream.count("head_manifest") == heads + 1
+
+
+def test_a_tag_is_asked_for_with_every_servable_type(image, clock):
+    upstream = Recording()
+    serve(upstream, HONEST)
+    upstream.heads[PATH, "1"] = None
+    source_over(MemoryBucket(), upstream, clock).resolve(image)
+    assert [kind for kind, _ in upstream.accepts] == ["head", "get"]
+    assert all(set(accept) == set(SERVABLE_TYPES) for _, accept in upstream.accepts)
+    assert all(len(accept) == len(SERVABLE_TYPES) for _, accept in upstream.accepts)
+    upstream.accepts.clear()
+    source_over(MemoryBucket(), upstream, clock).manifest(image.repository, digest_of(HONEST))
+    assert [(kind, set(accept)) for kind, accept in upstream.accepts] == [
+        ("get", set(SERVABLE_TYPES))
+    ]
+
+
+def test_an_image_by_digest_resolves_to_that_digest(source, upstream, image):
+    serve(upstream, HONEST)
+    pinned = ImageRef(image.repository, digest=digest_of(HONEST))
+    resolved = source.resolve(pinned)
+    assert resolved == Resolved(pinned, digest_of(HONEST), OCI_MANIFEST)
+    assert upstream.count("head_manifest") == 0
+
+
+def test_a_stale_answer_is_logged_and_counted(upstream, image, clock, caplog):
+    store = MemoryBucket()
+    serve(upstream, HONEST)
+    source_over(store, upstream, clock).resolve(image)
+    clock.now += 61
+    down(upstream, 503)
+    source = source_over(store, upstream, clock)
+    with telemetry.collecting() as stats, caplog.at_level(logging.WARNING, logger="ociwrap"):
+        resolved = source.resolve(image)
+    assert resolved == Resolved(image, digest_of(HONEST), OCI_MANIFEST)
+    assert stats.events["stale"] == 1
+    [line] = [r.getMessage() for r in caplog.records if "stale" in r.getMessage()]
+    assert line.startswith(
+        f"upstream failed; serving stale tag {image} -> {digest_of(HONEST)} (1 s past its TTL): "
+        "upstream registry stub answered 503"
+    )
+
+
+def test_a_private_registry_is_never_answered_stale(upstream, image, clock):
+    store = MemoryBucket()
+    serve(upstream, HONEST)
+    source_over(store, upstream, clock, private=True).resolve(image)
+    clock.now += 61
+    down(upstream, 503)
+    with pytest.raises(RegistryError) as caught:
+        source_over(store, upstream, clock, private=True).resolve(image)
+    assert caught.value.code == "UNAVAILABLE"
+
+
+def test_a_stored_document_of_another_type_is_not_served(source, upstream, image):
+    source.store.put_manifest(digest_of(HONEST), HONEST, "application/json")
+    assert source.stored(digest_of(HONEST)) is None
+    source.keep(digest_of(HONEST), HONEST, OCI_MANIFEST)
+    assert source.store.get_manifest(digest_of(HONEST)).media_type == OCI_MANIFEST
+    assert source.stored(digest_of(HONEST)).media_type == OCI_MANIFEST
+
+
+def test_bytes_that_do_not_hash_to_the_digest_name_the_repository(source, upstream, image):
+    wanted = digest_of(HONEST)
+    upstream.manifests[PATH, wanted] = (OTHER, OCI_MANIFEST)
+
+    class Lying(MemoryUpstream):
+        def get_manifest(self, repo, ref, accept):
+            return Manifest(OTHER, OCI_MANIFEST, wanted)
+
+    source.fetcher = Lying()
+    with pytest.raises(RegistryError) as caught:
+        source.fetch(image.repository, wanted, [OCI_MANIFEST])
+    assert caught.value.message == (
+        f"upstream registry stub sent a manifest for {wanted} "
+        "whose bytes do not hash to that digest"
+    )
+    assert caught.value.detail == {"repository": f"stub/{PATH}"}
+    assert source.store.listing("manifests/") == []
+
+
+def test_a_config_is_fetched_once_kept_and_linked(upstream, image, clock):
+    store = MemoryBucket()
+    config = b'{"architecture": "amd64", "os": "linux", "rootfs": {"diff_ids": []}}'
+    manifest_body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+            "layers": [],
+        }
+    ).encode()
+    upstream.blobs[PATH, digest_of(config)] = config
+    serve(upstream, manifest_body)
+    source = source_over(store, upstream, clock)
+    document = source.document(image, source.resolve(image).digest, "base")
+    assert source.config(image, document, "base").document["architecture"] == "amd64"
+    assert store.held(blob_key(digest_of(config))) == config
+    other = source_over(store, upstream, clock)
+    assert other.config(image, document, "base").document["os"] == "linux"
+    assert upstream.count("small_blob") == 1  # linked: read from the bucket
+    store.expire(blob_key(digest_of(config)))
+    third = source_over(store, upstream, clock)
+    assert third.config(image, document, "base").document["os"] == "linux"
+    assert upstream.count("small_blob") == 2
+
+
+def test_a_config_over_the_limit_is_named(source, upstream, image):
+    big = b"{" + b" " * MAX_CONFIG_BYTES + b"}"
+    manifest_body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(big), "size": 10},
+            "layers": [],
+        }
+    ).encode()
+    upstream.blobs[PATH, digest_of(big)] = big
+    serve(upstream, manifest_body)
+    document = source.document(image, source.resolve(image).digest, "base")
+    with pytest.raises(RegistryError) as caught:
+        source.config(image, document, "base")
+    assert caught.value.message == (
+        f"upstream registry stub sent a image config larger than the limit of "
+        f"{MAX_CONFIG_BYTES} bytes"
+    )
+
+
+def test_a_document_that_is_no_json_is_invalid_naming_its_role(source, upstream, image):
+    source.store.put_manifest(digest_of(b"{"), b"{", OCI_MANIFEST)
+    source.links.add(image.repository, digest_of(b"{"))
+    with pytest.raises(RegistryError) as caught:
+        source.document(image, digest_of(b"{"), "wrapper 2")
+    assert caught.value.code == "MANIFEST_INVALID"
+    assert caught.value.detail["image"] == "wrapper 2"
+    assert caught.value.detail["reason"].startswith("not valid JSON")

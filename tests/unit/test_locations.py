@@ -322,3 +322,131 @@ def test_a_name_that_does_not_resolve_here_is_passed_on():
 
     for resolve in (unknown, slow):
         assert refusal("https://cdn.example.com/blob", Policy.PUBLIC, resolve) is None
+
+
+# -- what a refusal says --------------------------------------------------------------------
+
+UNREADABLE = "a URL whose host clients do not all read alike"
+
+
+@pytest.mark.parametrize(
+    ("url", "policy", "refused"),
+    [
+        ("http://[::1/", BOTH[1], f"{UNREADABLE} (an unclosed or trailed IPv6 literal)"),
+        ("http://[::1]x/", BOTH[1], f"{UNREADABLE} (an unclosed or trailed IPv6 literal)"),
+        ("http://[::1]]/", BOTH[1], f"{UNREADABLE} (an unclosed or trailed IPv6 literal)"),
+        ("http://cdn.example.com:x/", BOTH[1], f"{UNREADABLE} (a port that is no number)"),
+        ("http://cdn-.example.com/", BOTH[1], f"{UNREADABLE} (a host that is no valid DNS name)"),
+        (
+            "http://%ff.example.com/",
+            BOTH[1],
+            f"{UNREADABLE} (a host that is not ASCII once percent-decoded)",
+        ),
+        ("http://[::zz]/", BOTH[1], f"{UNREADABLE} (an IPv6 literal that is no IPv6 address)"),
+        (
+            "http://a.256/",
+            BOTH[1],
+            f"{UNREADABLE} (a host ending in a number that is no IPv4 address)",
+        ),
+        ("http:cdn.example.com/", BOTH[1], f"{UNREADABLE} (no '//' before it)"),
+        (
+            "http:///blob",
+            BOTH[1],
+            f"{UNREADABLE} (an empty authority or one with characters outside RFC 3986)",
+        ),
+        (
+            "cdn.example.com/blob",
+            BOTH[1],
+            "a URL without a scheme; clients are sent only to http and https URLs",
+        ),
+        (
+            "x" * 30 + "://a/",
+            BOTH[1],
+            f"a {'x' * 20}: URL; clients are sent only to http and https URLs",
+        ),
+        (
+            "http://169.254.169.254/",
+            BOTH[1],
+            "169.254.169.254, a link-local address (where cloud metadata endpoints live), which "
+            "clients of this registry are never sent to",
+        ),
+        (
+            "http://10.0.0.5/",
+            Policy.PUBLIC,
+            "10.0.0.5, which is not a public address: clients are sent only to public addresses "
+            "for a registry named in a path",
+        ),
+        (
+            "http://metad%61ta/",
+            BOTH[1],
+            "metad%61ta (metadata), a name cloud resolvers answer "
+            "with the metadata address, which clients of this registry are never sent to",
+        ),
+        (
+            "http://registry.local/",
+            Policy.PUBLIC,
+            "registry.local, a name only a local resolver answers: clients are sent only to "
+            "public names for a registry named in a path",
+        ),
+        ("http://[fe80::1%25eth0%25x]/", BOTH[1], None),
+        ("http://[::1]/", BOTH[1], None),
+        ("http://0x0a.0.0.5/", BOTH[1], None),
+        (
+            "http://0x0a.0.0.5/",
+            Policy.PUBLIC,
+            "0x0a.0.0.5 (10.0.0.5), which is not a public address: clients are sent only to "
+            "public addresses for a registry named in a path",
+        ),
+        (
+            "http://[fd00::1]/",
+            Policy.PUBLIC,
+            "[fd00::1], which is not a public address: clients are sent only to public addresses "
+            "for a registry named in a path",
+        ),
+    ],
+)
+def test_refusals_say_why(url, policy, refused):
+    verdict = judge(url, policy)
+    if refused is None and verdict.refused is not None:
+        assert "link-local" in verdict.refused  # the zone id is no part of the address
+        return
+    assert verdict.refused == refused
+
+
+def test_the_longest_name_is_253_characters():
+    label = "a" * 63
+    name = ".".join([label, label, label, "a" * 61])  # 253
+    assert judge(f"http://{name}/", Policy.PUBLIC) == Verdict(name=name)
+    longer = name[:-1] + "aa.b"
+    assert judge(f"http://{longer}/", Policy.PUBLIC).refused == (
+        f"{UNREADABLE} (a host that is no valid DNS name)"
+    )
+
+
+def test_only_the_authority_is_judged():
+    assert judge("http://cdn.example.com/a/b?c=d/e#f/g", Policy.PUBLIC) == Verdict(
+        name="cdn.example.com"
+    )
+    assert judge("http://cdn.example.com?x=169.254.169.254", Policy.PUBLIC) == Verdict(
+        name="cdn.example.com"
+    )
+
+
+@pytest.mark.parametrize("host", ["1.2.3.4.5", "0.0.0.0.1"])
+def test_five_numbers_are_no_ipv4_address(host):
+    assert ipv4_number(host) is None
+
+
+def test_an_address_is_shown_without_its_zone():
+    refused = judge_addresses("x.example", ["fe80::1%eth0%x"], Policy.NOT_LINK_LOCAL)
+    assert refused is not None and refused.startswith("x.example (fe80::1), a link-local address")
+
+
+def test_refusal_judges_under_the_policy_given():
+    def resolve(name: str) -> list[str]:
+        return ["10.0.0.5"]
+
+    assert refusal("http://cdn.example.com/", Policy.NOT_LINK_LOCAL, resolve) is None
+    assert refusal("http://cdn.example.com/", Policy.PUBLIC, resolve) is not None
+    assert refusal("http://10.0.0.5/", Policy.NOT_LINK_LOCAL, resolve) is None
+    assert refusal("http://10.0.0.5/", Policy.PUBLIC, resolve) is not None

@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
 from ociwrap.names.reference import Registry, Repository, resolve_repository
 from ociwrap.runtime.errors import RegistryError
@@ -363,3 +365,258 @@ def test_a_missing_secret_is_a_503_naming_the_setting(s3):
     assert caught.value.status == 503
     assert "UPSTREAM_CREDENTIALS_SECRET" in caught.value.message
     assert "ResourceNotFoundException" in caught.value.message
+
+
+# -- exactly which key, which message, which moment ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key", ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io"]
+)
+def test_a_docker_hub_login_is_found_under_every_key_docker_writes(key):
+    auths = parse_auths({"auths": {key: {"auth": b64("hubuser:hubpass")}}})
+    assert find(auths, resolve_repository("busybox", {}).registry) == Credential(
+        "hubuser", "hubpass"
+    )
+
+
+def test_registry_keys_are_normalised_as_docker_writes_them():
+    auths = parse_auths(
+        {
+            "auths": {
+                " HTTPS://GHCR.IO/v2/ ": {"username": "octo", "password": "p"},
+                "Quay.io/": {"identitytoken": "t", "username": "robot"},
+            }
+        }
+    )
+    assert auths == {
+        "ghcr.io": Credential("octo", "p"),
+        "quay.io": Credential("robot", "", "t"),
+    }
+
+
+def test_an_alias_login_wins_over_one_for_its_host():
+    auths = parse_auths(
+        {
+            "auths": {
+                "r.corp.example:5443": {"auth": b64("by-host:p")},
+                "corp": {"auth": b64("by-alias:p")},
+            }
+        }
+    )
+    alias = Registry("corp", "https://r.corp.example:5443", trusted=True)
+    assert find(auths, alias).username == "by-alias"
+    assert keys_for(Registry("ghcr.io", "https://ghcr.io")) == ["ghcr.io"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("string", "the entry for 'x' is not an object"),
+        ({"auth": "not base64!"}, "the 'auth' of 'x' is not base64 of user:password"),
+        (
+            {"auth": "/w=="},
+            "the 'auth' of 'x' is not base64 of user:password",
+        ),
+        ({"auth": 5}, "the 'auth' of 'x' is not base64 of user:password"),
+        ({"auth": "dT!pw"}, "the 'auth' of 'x' is not base64 of user:password"),
+        ({"username": "u", "password": 2}, "the entry for 'x' has values that are not strings"),
+        ({"identitytoken": ["t"]}, "the entry for 'x' has values that are not strings"),
+        ({"password": "p"}, "the entry for 'x' has no auth, username/password or token"),
+        ({"auth": b64("user")}, "the entry for 'x' has no auth, username/password or token"),
+    ],
+)
+def test_unusable_entries_say_why(entry, message):
+    with pytest.raises(CredentialsError) as caught:
+        parse_auths({"auths": {"x": entry}})
+    assert str(caught.value) == message
+
+
+def test_a_document_without_auths_says_what_is_expected():
+    with pytest.raises(CredentialsError) as caught:
+        parse_auths([])
+    assert str(caught.value) == 'expected {"auths": {"<registry>": {...}}}, as docker writes it'
+
+
+def test_an_auth_entry_wins_over_username_and_password():
+    entry = {"auth": b64("from-auth:pw:with:colons"), "username": "u", "password": "p"}
+    assert parse_auths({"auths": {"x": entry}})["x"] == Credential("from-auth", "pw:with:colons")
+
+
+def test_fingerprints_tell_every_part_of_a_login_apart():
+    logins = [
+        Credential("ab", "c"),
+        Credential("a", "bc"),
+        Credential("a", "b", "c"),
+        Credential("a", "", "bc"),
+        Credential("a", "b"),
+    ]
+    assert len({login.fingerprint for login in logins}) == len(logins)
+    assert Credential("a", "b").fingerprint == Credential("a", "b").fingerprint
+    assert Credential("u", "p").basic() == "Basic " + b64("u:p")
+
+
+def test_an_unreadable_credentials_document_says_it_is_not_json(tmp_path):
+    logins = logins_from(tmp_path, "{not json")
+    with pytest.raises(RegistryError) as caught:
+        logins.private(resolve_repository("busybox", {}).registry)
+    assert caught.value.message == "UPSTREAM_CREDENTIALS_FILE is not usable: not JSON"
+
+
+# -- ECR, with a stand-in for the AWS client ----------------------------------------------
+
+ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+EXPIRES = 1_420_070_400.0
+
+
+class EcrClient:
+    """What `get_authorization_token` answers; each call recorded (or `failure` raised)."""
+
+    def __init__(self, failure: Exception | None = None, data: object = None) -> None:
+        self.failure = failure
+        self.data = data
+        self.calls: list[list[str]] = []
+
+    def get_authorization_token(self, registryIds: list[str]):
+        self.calls.append(registryIds)
+        if self.failure is not None:
+            raise self.failure
+        if self.data is not None:
+            return {"authorizationData": self.data}
+        token = b64(f"AWS:pw:{len(self.calls)}")
+        expires = datetime.fromtimestamp(EXPIRES, UTC)
+        return {"authorizationData": [{"authorizationToken": token, "expiresAt": expires}]}
+
+
+def ecr_with(client: EcrClient, clock: Clock) -> tuple[EcrLogins, list[str]]:
+    regions: list[str] = []
+
+    def make(region: str) -> EcrClient:
+        regions.append(region)
+        return client
+
+    return EcrLogins(make, clock), regions
+
+
+def test_an_ecr_login_is_kept_until_five_minutes_before_it_expires(clock):
+    client = EcrClient()
+    ecr, regions = ecr_with(client, clock)
+    assert ecr.for_host(ECR_HOST) == Credential("AWS", "pw:1")
+    assert client.calls == [["123456789012"]] and regions == ["eu-west-1"]
+    clock.now = EXPIRES - 300.5
+    assert ecr.for_host(ECR_HOST.upper()).password == "pw:2"  # another key: another login
+    assert ecr.for_host(ECR_HOST).password == "pw:1"
+    clock.now = EXPIRES - 300
+    assert ecr.for_host(ECR_HOST).password == "pw:3"
+    assert regions == ["eu-west-1"]  # one client per region
+
+
+def test_each_region_gets_its_client(clock):
+    ecr, regions = ecr_with(EcrClient(), clock)
+    ecr.for_host("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    ecr.for_host("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn")
+    ecr.for_host("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    assert regions == ["us-east-1", "cn-north-1"]
+    assert ecr_registry("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn") == (
+        "210987654321",
+        "cn-north-1",
+    )
+    assert ecr_registry("123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM") == (
+        "123456789012",
+        "us-east-1",
+    )
+
+
+def test_forgetting_a_login_never_fetched_is_fine(clock):
+    client = EcrClient()
+    ecr, _ = ecr_with(client, clock)
+    ecr.forget(ECR_HOST)
+    assert ecr.for_host(ECR_HOST).password == "pw:1"
+    ecr.forget("other.example.com")
+    assert ecr.for_host(ECR_HOST).password == "pw:1"
+
+
+@pytest.mark.parametrize(
+    ("client", "code"),
+    [
+        (
+            EcrClient(
+                ClientError(
+                    {"Error": {"Code": "AccessDeniedException", "Message": "no"}},
+                    "GetAuthorizationToken",
+                )
+            ),
+            "AccessDeniedException",
+        ),
+        (EcrClient(data=[]), "IndexError"),
+        (EcrClient(data=[{"authorizationToken": b64("AWS:pw")}]), "KeyError"),
+    ],
+)
+def test_no_login_from_ecr_is_a_503_naming_the_permission(clock, client, code):
+    ecr, _ = ecr_with(client, clock)
+    with pytest.raises(RegistryError) as caught:
+        ecr.for_host(ECR_HOST)
+    assert caught.value.status == 503
+    assert caught.value.message == (
+        f"Amazon ECR gave no login for account 123456789012 in eu-west-1 ({code}); the "
+        "function's role needs ecr:GetAuthorizationToken (template parameter EcrRepositoryArns)"
+    )
+
+
+def no_file() -> SecretDocument:
+    return SecretDocument("UPSTREAM_CREDENTIALS_SECRET", None, "UPSTREAM_CREDENTIALS_FILE", None)
+
+
+def test_ecr_registries_are_private_only_with_ecr_logins(clock):
+    ecr_repo = Registry("ecr", f"https://{ECR_HOST}", trusted=True)
+    quay = resolve_repository("quay.io/a/b", {}).registry
+    ecr, _ = ecr_with(EcrClient(), clock)
+    assert UpstreamLogins(no_file(), ecr).private(ecr_repo)
+    assert not UpstreamLogins(no_file(), ecr).private(quay)
+    assert not UpstreamLogins(no_file(), None).private(ecr_repo)
+    assert UpstreamLogins(no_file(), None).for_registry(ecr_repo) is None
+    assert UpstreamLogins(no_file(), ecr).for_registry(quay) is None
+
+
+def test_a_configured_login_for_an_ecr_host_wins_over_the_roles(tmp_path, clock):
+    client = EcrClient()
+    ecr, _ = ecr_with(client, clock)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"auths": {ECR_HOST: {"auth": b64("AWS:configured")}}}))
+    logins = UpstreamLogins(file_source(str(path)), ecr)
+    registry = Registry("ecr", f"https://{ECR_HOST}", trusted=True)
+    assert logins.for_registry(registry) == Credential("AWS", "configured")
+    assert client.calls == []
+
+
+def test_a_rejected_ecr_login_is_fetched_again(clock):
+    client = EcrClient()
+    ecr, _ = ecr_with(client, clock)
+    logins = UpstreamLogins(no_file(), ecr)
+    registry = Registry("ecr", f"https://{ECR_HOST}", trusted=True)
+    assert logins.for_registry(registry).password == "pw:1"
+    assert logins.for_registry(registry).password == "pw:1"
+    logins.rejected(registry)
+    assert logins.for_registry(registry).password == "pw:2"
+    UpstreamLogins(no_file(), None).rejected(registry)  # nothing to renew
+
+
+def test_ecr_host_names_exactly():
+    host = "123456789012.dkr.ecr-fips.us-east-1.amazonaws.com.cn"
+    assert ecr_registry(host) == ("123456789012", "us-east-1")
+    assert ecr_registry("123456789012.dkr.ecr.a.amazonaws.com") == ("123456789012", "a")
+    assert ecr_registry(f"123456789012.dkr.ecr.{'a' * 30}.amazonaws.com") == (
+        "123456789012",
+        "a" * 30,
+    )
+    for wrong in (
+        f"123456789012.dkr.ecr.{'a' * 31}.amazonaws.com",
+        "123456789012.dkr.ecr..amazonaws.com",
+        "1234567890123.dkr.ecr.us-east-1.amazonaws.com",
+        "123456789012.dkr.ecr-gov.us-east-1.amazonaws.com",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com.de",
+        "123456789012.dkr.ecr.us_east_1.amazonaws.com",
+    ):
+        assert ecr_registry(wrong) is None, wrong
+    for position in [n for n, c in enumerate(host) if c == "."]:
+        assert ecr_registry(host[:position] + "x" + host[position + 1 :]) is None, position

@@ -10,7 +10,7 @@ import pytest
 from ociwrap.image.compose import compose_image
 from ociwrap.image.documents import parse_image
 from ociwrap.image.recipes import Overrides
-from ociwrap.registry.token_requests import parse_token_request, token_recipe
+from ociwrap.registry.token_requests import parse_token_body, parse_token_request, token_recipe
 from ociwrap.runtime.errors import RegistryError
 
 ALIASES = {"local": "http://127.0.0.1:5001"}
@@ -196,3 +196,174 @@ def test_every_wrapper_must_bring_layers_and_the_total_stays_under_127():
     with pytest.raises(RegistryError) as caught:
         compose_image(BASE, [big, image("big2", label="/b", layers=26)], {})
     assert "128 layers" in caught.value.message
+
+
+# -- token request limits, exactly at them and one past ------------------------------------
+
+
+def refusal(**fields) -> str:
+    """The message of the `400 INVALID_REQUEST` for a request with `fields`."""
+    with pytest.raises(RegistryError) as caught:
+        request(**fields)
+    assert (caught.value.code, caught.value.status) == ("INVALID_REQUEST", 400)
+    assert caught.value.detail == {"field": caught.value.message.split(":", 1)[0]}
+    return caught.value.message
+
+
+def test_eight_wrappers_are_read_and_nine_refused():
+    assert len(request(wrappers=["w:1"] * 8).wrappers) == 8
+    assert refusal(wrappers=["w:1"] * 9) == "wrappers: expected a list of 1 to 8 references"
+
+
+def test_64_arguments_are_read_and_65_refused():
+    for name in ("entrypoint", "cmd"):
+        assert request(**{name: ["a"] * 64}).document[name] == ["a"] * 64
+        assert refusal(**{name: ["a"] * 65}) == (f"{name}: expected a list of at most 64 strings")
+
+
+def test_an_argument_of_4096_characters_is_read_and_4097_refused():
+    assert request(cmd=["a" * 4096]).overrides.cmd == ("a" * 4096,)
+    assert refusal(cmd=["ok", "a" * 4097]) == (
+        "cmd[1]: expected a non-empty string of at most 4096 characters"
+    )
+    assert refusal(cmd=[""]) == "cmd[0]: expected a non-empty string of at most 4096 characters"
+
+
+def test_256_variables_are_read_and_257_refused():
+    env = {f"V{n}": "x" for n in range(256)}
+    assert len(request(env=env).overrides.env) == 256
+    assert refusal(env={**env, "ONE_MORE": "x"}) == (
+        "env: expected an object of at most 256 strings"
+    )
+    labels = {f"l{n}": "x" for n in range(257)}
+    assert refusal(labels=labels) == "labels: expected an object of at most 256 strings"
+
+
+def test_a_variable_name_of_256_characters_is_read_and_257_refused():
+    assert request(env={"N" * 256: "v"}).overrides.env == (("N" * 256, "v"),)
+    assert refusal(env={"N" * 257: "v"}) == f"env.{'N' * 40}: is not a valid name"
+
+
+def test_a_value_of_4096_characters_is_read_and_4097_refused():
+    assert request(env={"A": "v" * 4096}).document["env"] == {"A": "v" * 4096}
+    assert request(labels={"a": ""}).overrides.labels == (("a", ""),)
+    assert refusal(env={"A": "v" * 4097}) == "env.A: expected a string"
+    assert refusal(labels={"a": "v" * 4097}) == "labels.a: expected a string"
+
+
+def test_a_field_named_by_a_long_key_shows_its_first_40_characters():
+    key = "k" * 39 + "\n" + "k" * 60
+    assert refusal(labels={key: 1}) == f"labels.{'k' * 39}\\n: expected a string"
+
+
+def test_a_user_of_256_characters_is_read_and_257_refused():
+    assert request(user="u" * 256).overrides.user == "u" * 256
+    message = "user: expected a non-empty string of at most 256 characters"
+    assert refusal(user="u" * 257) == message
+
+
+def test_16_platforms_are_read_and_17_refused():
+    platforms = [f"linux/arch{n}" for n in range(16)]
+    assert request(platforms=platforms).overrides.platforms == tuple(platforms)
+    assert refusal(platforms=[*platforms, "linux/one-more"]) == (
+        "platforms: expected a list of at most 16 strings"
+    )
+    assert refusal(platforms=["linux/" + "a" * 33]) == (
+        "platforms[0]: expected os/architecture[/variant]"
+    )
+    assert refusal(platforms=[]) == "platforms: expected at least one platform"
+
+
+def test_an_image_of_512_characters_is_a_reference_and_513_are_too_long():
+    long = "a" * 511 + "b"
+    assert refusal(image=long) == "image: expected an image reference such as ubuntu:22.04"
+    assert refusal(image=long + "c") == (
+        "image: expected a non-empty string of at most 512 characters"
+    )
+
+
+def test_a_ttl_from_1_to_the_maximum_is_read():
+    assert request(ttlSeconds=1).ttl_seconds == 1
+    assert request(ttlSeconds=86400).document["ttlSeconds"] == 86400
+    assert refusal(ttlSeconds=86401) == "ttlSeconds: expected a whole number from 1 to 86400"
+    assert refusal(ttlSeconds=1.5).startswith("ttlSeconds:")
+    lower = parse_token_request({"image": "u", "wrappers": ["w"]}, ALIASES, 600)
+    assert lower.ttl_seconds == 600 and lower.document["ttlSeconds"] == 600
+
+
+def test_a_working_directory_must_be_absolute():
+    assert request(workingDir="/").overrides.working_dir == "/"
+    assert refusal(workingDir="srv") == "workingDir: must be an absolute path"
+
+
+def test_absent_and_null_fields_are_left_out():
+    nulls = dict.fromkeys(("entrypoint", "cmd", "env", "labels", "workingDir", "user", "platforms"))
+    parsed = request(**nulls)
+    assert parsed.document == {"image": "ubuntu:22.04", "wrappers": ["w:1"], "ttlSeconds": 86400}
+    assert parsed.overrides == Overrides()
+
+
+def test_the_first_wrong_field_is_named():
+    assert refusal(zeta=1, alpha=2) == (
+        "alpha: unknown field; known fields are image, wrappers, entrypoint, cmd, env, labels, "
+        "workingDir, user, platforms, ttlSeconds"
+    )
+    assert refusal(wrappers=[], cmd=[1]) == "wrappers: expected a list of 1 to 8 references"
+    with pytest.raises(RegistryError) as caught:
+        parse_token_request({"wrappers": ["w"]}, ALIASES, 86400)
+    assert caught.value.message == "image: required"
+    with pytest.raises(RegistryError) as caught:
+        parse_token_request([], ALIASES, 86400)
+    assert caught.value.message == "(body): expected a JSON object"
+
+
+def test_a_request_body_must_be_a_json_document():
+    assert parse_token_body(b'{"image": "u", "wrappers": ["w"]}', ALIASES, 60).ttl_seconds == 60
+    with pytest.raises(RegistryError) as caught:
+        parse_token_body(b"{not json", ALIASES, 60)
+    assert caught.value.message.startswith("(body): not a JSON document: ")
+    assert caught.value.detail == {"field": "(body)"}
+
+
+def test_a_token_recipe_names_the_token_image():
+    parsed = request(image=f"local/team/base@{PIN}", wrappers=["w:1", "v:2"], user="0")
+    recipe = token_recipe("t" * 26, parsed)
+    assert recipe.name == f"wt/{'t' * 26}/local/team/base"
+    assert recipe.scope == f"token-{'t' * 26}"
+    assert (recipe.base, recipe.wrappers, recipe.overrides) == (
+        parsed.base,
+        parsed.wrappers,
+        parsed.overrides,
+    )
+    assert recipe.tag == "latest" == parsed.tag
+    assert token_recipe("t" * 26, request()).tag == "22.04"
+
+
+def test_platform_names_are_lowercase_words_of_up_to_32_characters():
+    every = "az09_.-"
+    word = (every * 5)[:32]
+    for platform in (
+        f"{every}/{every}",
+        f"{every}/{every}/{every}",
+        f"{word}/{word}/{word}",
+        "a/b",
+        "a/b/c",
+    ):
+        assert request(platforms=[platform]).overrides.platforms == (platform,)
+    for platform in (
+        f"{word}x/amd64",
+        f"linux/{word}x",
+        f"linux/arm/{word}x",
+        "linux/",
+        "/amd64",
+        "linux/arm/",
+        "Linux/amd64",
+        "linux/arm/v7/x",
+        "linux#amd64",
+    ):
+        assert refusal(platforms=[platform]) == "platforms[0]: expected os/architecture[/variant]"
+
+
+def test_a_variable_needs_a_name():
+    assert refusal(env={"": "x"}) == "env.: is not a valid name"
+    assert request(env={"a b!": "x"}).overrides.env == (("a b!", "x"),)

@@ -383,3 +383,53 @@ def test_urls_of_a_blob_close_to_its_removal_live_only_as_long_as_it_does(bucket
     clock.now = until - 7200
     found = blobs.stored(digest_of(data))
     assert parse_qs(urlsplit(found.location).query)["X-Amz-Expires"] == ["3600"]
+
+
+def test_a_blob_in_its_last_minute_still_gets_a_url_of_one_minute():
+    until = utc("2024-05-31 00:00")
+    assert url_seconds(until=until, now=until - 61, presign_seconds=3600) == 61
+    assert url_seconds(until=until, now=until - 60, presign_seconds=3600) == 60
+    assert url_seconds(until=until, now=until - 59, presign_seconds=3600) == 60
+    assert url_seconds(until=until, now=until + 5, presign_seconds=3600) == 60
+
+
+def test_a_blob_with_under_a_second_of_belief_left_is_remembered_for_it(bucket_store):
+    data = b"config"
+    bucket_store.put_blob(digest_of(data), data)
+    until = removal_time(bucket_store.blob_written(digest_of(data)), 30)
+    clock = Clock(until - 3600 - 0.5)
+    held_blobs = HeldBlobs(bucket_store, 30, 3600, BoundedCache(clock=clock), clock)
+    bucket_store.calls.clear()
+    assert held_blobs.until(digest_of(data)) == held_blobs.until(digest_of(data)) == until
+    assert bucket_store.called("blob_written") == [blob_key(digest_of(data))]
+
+
+def test_a_blob_with_no_belief_left_takes_no_place_in_memory(bucket_store):
+    data = b"config"
+    bucket_store.put_blob(digest_of(data), data)
+    until = removal_time(bucket_store.blob_written(digest_of(data)), 30)
+    clock = Clock(until - 3600)
+    cache = BoundedCache(max_entries=1, clock=clock)
+    cache.namespace("links").put("kept", "link")
+    held_blobs = HeldBlobs(bucket_store, 30, 3600, cache, clock)
+    assert held_blobs.until(digest_of(data)) == until
+    assert cache.namespace("links").get("kept") == "link"
+
+
+def test_the_blob_service_believes_on_its_own_clock(bucket_store):
+    data = b"layer bytes"
+    bucket_store.put_blob(digest_of(data), data)
+    clock = Clock(utc("2024-05-02 00:00"))
+    links = Links(bucket_store, BoundedCache(), ttl_seconds=60, private=lambda registry: False)
+    blobs = Blobs(
+        bucket_store,
+        MemoryUpstream(),
+        Mirror(bucket_store, links, max_bytes=1024),
+        3600,
+        BoundedCache(clock=clock),
+        clock,
+        private=anonymous,
+    )
+    assert blobs.stored(digest_of(data)) is not None
+    assert blobs.stored(digest_of(data)) is not None
+    assert bucket_store.called("blob_written") == [blob_key(digest_of(data))]

@@ -19,7 +19,7 @@ import pytest
 from doubles.bucket import MemoryBucket
 from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.links import Links
-from ociwrap.bucket.staging import PART_BYTES, Progress, Staging, area
+from ociwrap.bucket.staging import PART_BYTES, Part, Progress, Staging, area, chain
 from ociwrap.names.reference import Registry, Repository
 from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.mirror import Mirror
@@ -247,7 +247,7 @@ def test_a_private_upstream_is_asked_for_the_last_part_again(
     blobs, store, repo, upstream, on_bucket
 ):
     """Its answer is the access check: a link to private bytes is made only on one."""
-    blobs.mirror.links.private = lambda registry: True
+    blobs.mirror.links.private = lambda registry: registry == repo.registry
 
     def out_of_time(key: str) -> None:
         raise RegistryError("UNAVAILABLE", "out of time", status=504)
@@ -257,6 +257,21 @@ def test_a_private_upstream_is_asked_for_the_last_part_again(
     del store.before["compose_blob"]
     assert_served(store, get(blobs, repo))
     assert upstream.asked == [None, f"bytes={2 * PART}-"]
+
+
+def test_the_rest_of_a_resumed_copy_counts_against_the_mirror_limit(blobs, store, repo, upstream):
+    """MIRROR_MAX_BYTES lowered between two requests: the bytes staged count, so the rest
+    of the blob is refused, as the whole blob would be."""
+    upstream.cuts = [2 * PART]
+    assert isinstance(get(blobs, repo), RegistryError)
+    lowered = make_blobs(store)
+    lowered.mirror.max_bytes = len(DATA) - 1
+    refused = get(lowered, repo)
+    assert (refused.code, refused.status) == ("DENIED", 403)
+    assert upstream.asked == [None, f"bytes={2 * PART}-"]
+    exactly = make_blobs(store)
+    exactly.mirror.max_bytes = len(DATA)
+    assert_served(store, get(exactly, repo))
 
 
 def test_the_parts_stay_until_the_blob_is_linked(blobs, store, repo, upstream, monkeypatch):
@@ -411,5 +426,207 @@ def test_rebuilding_a_hash_stops_at_the_deadline(store, on_bucket, bucket_calls)
         staging.copy(
             source, DIGEST, iter([DATA[2 * PART :]]), 2 * PART, len(DATA), lambda size: None
         )
-    assert caught.value.status == 504 and "artifact storage (S3)" in caught.value.message
+    assert caught.value.status == 504
+    assert caught.value.message == (
+        "the request's deadline (5 s) ran out while waiting for artifact storage (S3)"
+    )
     assert puts == [] and keys(store, "blobs/") == []
+
+
+# -- the staging itself, without an upstream ---------------------------------------------------
+
+SOURCE = "https://registry-1.docker.io/library/busybox"
+#: Only for a read that would otherwise wait forever; the tests time nothing.
+HANG_GUARD = 10.0
+#: How long four reads under way look out for a fifth that must never come.
+LOOK_SECONDS = 0.3
+
+
+def part(number: int, size: int = PART, last: bool = False) -> Part:
+    return Part(number, f"k{number}{'.last' if last else ''}", size, last)
+
+
+def test_the_chain_ends_at_a_gap_or_at_a_part_that_is_not_whole():
+    assert chain([part(1), part(3)]) == [part(1)]
+    assert chain([part(1), part(2, PART - 1)]) == [part(1)]
+    assert chain([part(1, PART - 1)]) == []
+    assert chain([part(1), part(2), part(3, 1, last=True)]) == [part(1), part(2), part(3, 1, True)]
+
+
+def test_a_last_part_holds_one_byte_to_a_whole_part_never_none():
+    assert chain([part(1, 1, last=True)]) == [part(1, 1, True)]
+    assert chain([part(1, PART, last=True)]) == [part(1, PART, True)]
+    assert chain([part(1, 0, last=True)]) == []
+    assert chain([part(1, PART + 1, last=True)]) == []
+
+
+def cut_after(data: bytes, end: int):
+    """The upstream's chunks of `data` up to `end`, then it hangs up."""
+    yield data[:end]
+    raise ConnectionError("upstream hung up")
+
+
+def test_a_small_blob_is_checked_and_stored_without_staging(store):
+    data = b"a config of a few bytes"
+    sizes: list[int] = []
+    staging = Staging(store)
+    assert staging.copy(SOURCE, digest_of(data), iter([data]), 0, None, sizes.append) == len(data)
+    assert sizes == [len(data)] and store.get_blob(digest_of(data)) == data
+    assert [method for method, _ in store.calls] == ["blob_size", "put_blob", "get_blob"]
+    staging.copy(SOURCE, digest_of(data), iter([data]), 0, len(data), sizes.append)
+    assert sizes == [len(data)] * 2 and store.called("put_blob") == [
+        f"blobs/sha256/{digest_of(data)[7:]}"
+    ]
+
+
+def test_a_small_blob_that_lies_is_refused_and_its_mismatch_named(store):
+    data = b"not what was asked for"
+    staging = Staging(store)
+    store.before["delete_keys"] = lambda key: (_ for _ in ()).throw(OSError("S3 is down"))
+    with pytest.raises(RegistryError) as caught:
+        staging.copy(SOURCE, DIGEST, iter([data]), 0, None, lambda size: None)
+    assert caught.value.status == 502
+    assert caught.value.message == f"blob {DIGEST} from upstream has digest {digest_of(data)}"
+    assert store.called("put_blob") == []
+
+
+@pytest.mark.parametrize("size", [2 * PART, None], ids=["declared", "chunked"])
+def test_a_blob_of_whole_parts_ends_in_a_last_part_even_unfinished(store, size):
+    data = DATA[: 2 * PART]
+
+    def refused(key: str) -> None:
+        raise RegistryError("UNAVAILABLE", "out of time", status=504)
+
+    store.before["compose_blob"] = refused
+    staging = Staging(store)
+    with pytest.raises(RegistryError):
+        staging.copy(SOURCE, digest_of(data), iter([data]), 0, size, lambda size: None)
+    assert staging.progress(SOURCE, digest_of(data)) == Progress(PART, complete=True)
+    del store.before["compose_blob"]
+    sizes: list[int] = []
+    assert staging.finish(SOURCE, digest_of(data), sizes.append) == 2 * PART
+    assert sizes == [2 * PART] and store.get_blob(digest_of(data)) == data
+    assert len(staging.hashes) == 0 and keys(store, "uploads/") == []
+
+
+def test_a_copy_is_remembered_only_while_its_parts_are_there(store):
+    staging = Staging(store)
+    with pytest.raises(ConnectionError):
+        staging.copy(SOURCE, DIGEST, cut_after(DATA, 2 * PART + 5), 0, len(DATA), print)
+    assert len(staging.hashes) == 1
+    store.expire("uploads/")  # the lifecycle, or a copy elsewhere that failed its check
+    other = Staging(store)
+    with pytest.raises(ConnectionError):
+        other.copy(SOURCE, DIGEST, cut_after(DATA, 2 * PART + 5), 0, len(DATA), print)
+    assert staging.progress(SOURCE, DIGEST) == Progress(2 * PART, complete=False)
+    assert len(staging.hashes) == 0  # its own parts are gone: never continued from
+    sizes: list[int] = []
+    rest = iter([DATA[2 * PART :]])
+    assert staging.copy(SOURCE, DIGEST, rest, 2 * PART, len(DATA), sizes.append) == len(DATA)
+    assert sizes == [len(DATA)] and store.get_blob(DIGEST) == DATA
+    assert len(staging.hashes) == 0 and keys(store, "uploads/") == []
+
+
+def test_a_copy_that_does_not_start_where_the_parts_end_is_refused(store):
+    staging = Staging(store)
+    with pytest.raises(RegistryError) as caught:
+        staging.copy(SOURCE, DIGEST, iter([DATA[PART:]]), PART, len(DATA), print)
+    assert caught.value.status == 503
+    assert caught.value.message == (
+        f"the staged parts of blob {DIGEST} changed during its copy; try again"
+    )
+
+
+def test_finishing_needs_a_staged_last_part(store):
+    staging = Staging(store)
+    for stage in ([], [DATA[:PART]]):
+        for number, data in enumerate(stage, 1):
+            store.put_part(f"{area(SOURCE, DIGEST)}part-{number:05d}.{'0' * 32}", data)
+        with pytest.raises(RegistryError) as caught:
+            staging.finish(SOURCE, DIGEST, print)
+        assert caught.value.status == 503
+        assert caught.value.message == (
+            f"the staged parts of blob {DIGEST} changed during its copy; try again"
+        )
+    assert keys(store, "blobs/") == []
+
+
+def test_a_mismatch_lets_go_of_the_copy(store):
+    staging = Staging(store)
+    wrong = DATA[:PART] + bytes(len(DATA) - PART)
+    with pytest.raises(ConnectionError):
+        staging.copy(SOURCE, DIGEST, cut_after(wrong, PART + 5), 0, len(DATA), print)
+    assert len(staging.hashes) == 1
+    with pytest.raises(RegistryError):
+        staging.copy(SOURCE, DIGEST, iter([wrong[PART:]]), PART, len(DATA), print)
+    assert len(staging.hashes) == 0 and keys(store, "uploads/") == []
+
+
+def test_four_parts_are_read_back_at_once_and_never_a_fifth(store):
+    data = random.Random(5).randbytes(5 * PART + 1)
+    for number in range(1, 6):
+        key = f"{area(SOURCE, digest_of(data))}part-{number:05d}.{'0' * 32}"
+        store.put_part(key, data[(number - 1) * PART : number * PART])
+    changed = threading.Condition()
+    state = {"entered": 0, "under_way": 0, "most": 0}
+
+    def reading(key: str) -> None:
+        with changed:
+            state["entered"] += 1
+            state["under_way"] += 1
+            state["most"] = max(state["most"], state["under_way"])
+            first_four = state["entered"] <= 4
+            changed.notify_all()
+            if first_four:
+                if not changed.wait_for(lambda: state["most"] >= 4, timeout=HANG_GUARD):
+                    raise AssertionError("fewer than four reads were under way at once")
+                changed.wait_for(lambda: state["under_way"] > 4, timeout=LOOK_SECONDS)
+            state["under_way"] -= 1
+
+    store.before["read_part"] = reading
+    rest = iter([data[5 * PART :]])
+    size = Staging(store).copy(SOURCE, digest_of(data), rest, 5 * PART, len(data), print)
+    assert size == len(data) and state["most"] == 4
+
+
+def test_only_objects_named_as_parts_count_as_progress(store):
+    where, writer = area(SOURCE, DIGEST), "0" * 32
+    store.put_part(f"{where}part-00001-{writer}", DATA[:PART])
+    assert Staging(store).progress(SOURCE, DIGEST) == Progress(0, complete=False)
+    store.put_part(f"{where}part-00001.{writer}", DATA[:PART])
+    store.put_part(f"{where}part-00002.{writer}-last", DATA[PART : PART + 5])
+    assert Staging(store).progress(SOURCE, DIGEST) == Progress(PART, complete=False)
+
+
+def test_a_copy_started_again_from_the_first_byte_that_lies_clears_what_was_staged(store):
+    """An upstream that ignores `Range` sends from the first byte again: a short answer
+    that does not match drops the parts an earlier attempt staged too."""
+    staging = Staging(store)
+    with pytest.raises(ConnectionError):
+        staging.copy(SOURCE, DIGEST, cut_after(DATA, PART + 5), 0, len(DATA), print)
+    assert len(keys(store, "uploads/")) == 1
+    with pytest.raises(RegistryError) as caught:
+        staging.copy(SOURCE, DIGEST, iter([b"short"]), 0, None, print)
+    assert caught.value.status == 502
+    assert keys(store, "uploads/") == [] and len(staging.hashes) == 0
+
+
+def test_finishing_a_copy_whose_parts_change_meanwhile_is_refused(store):
+    where, writer = area(SOURCE, DIGEST), "0" * 32
+    for number, data in enumerate([DATA[:PART], DATA[PART : 2 * PART]], 1):
+        store.put_part(f"{where}part-{number:05d}.{writer}", data)
+    store.put_part(f"{where}part-00003.{writer}.last", DATA[2 * PART :])
+    listings = []
+
+    def listing(prefix: str) -> None:
+        listings.append(prefix)
+        if len(listings) == 2:  # a copy elsewhere finished and cleared them in between
+            store.expire(f"{where}part-00002")
+
+    store.before["list_parts"] = listing
+    with pytest.raises(RegistryError) as caught:
+        Staging(store).finish(SOURCE, DIGEST, print)
+    assert caught.value.status == 503
+    assert caught.value.message == (
+        f"the staged parts of blob {DIGEST} changed during its copy; try again"
+    )

@@ -4,16 +4,18 @@ Bearer flow, retries, one deadline for everything, guarded redirect hops."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
 import pytest
 
 from ociwrap.names.reference import Registry, Repository
-from ociwrap.runtime import deadline
+from ociwrap.runtime import deadline, hops, telemetry
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.upstream import connection
 from ociwrap.upstream.bodies import read_body
+from ociwrap.upstream.credentials import Credential
 from ociwrap.upstream.transport import Transport
 from scripted_upstream import Stall, closed_port, drip
 
@@ -363,3 +365,284 @@ def test_parallel_requests_share_the_deadline_of_their_request(scripted, repo):
     assert [(e.status, "deadline" in e.message) for e in errors] == [(504, True)] * 3
     stall.wait_for(len(scripted.seen))  # every request that went out was let go
     assert stall.answered == 0
+
+
+# -- what every request carries -----------------------------------------------------------
+
+
+def test_every_request_names_its_sender_and_its_hops(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (200, {}, b"{}")
+    Transport().request(repo, "GET", "manifests/1").close()
+    Transport(hop="registry.example.com").request(repo, "GET", "manifests/1").close()
+    with hops.within(("first.example.com",)):
+        Transport(hop="registry.example.com").request(repo, "GET", "manifests/1").close()
+    assert [(h["User-Agent"], h["Via"]) for _m, _p, h in scripted.seen] == [
+        ("ociwrap", "1.1 ociwrap (ociwrap)"),
+        ("ociwrap", "1.1 registry.example.com (ociwrap)"),
+        ("ociwrap", "1.1 first.example.com (ociwrap), 1.1 registry.example.com (ociwrap)"),
+    ]
+
+
+def test_an_answer_that_carries_our_own_hop_is_a_loop(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        403,
+        {"Via": "1.1 other (ociwrap), 1.1 registry.example.com (ociwrap)"},
+        b"",
+    )
+    error = error_of(Transport(hop="registry.example.com").request, repo, "GET", "manifests/1")
+    assert (error.code, error.status) == ("DENIED", 403)
+    assert error.message == (
+        "request loop: upstream registry stub is this registry itself; a registry alias or an "
+        "image name points ociwrap at itself"
+    )
+    assert error.detail == {"registry": "stub"}
+    assert Transport(hop="elsewhere").request(repo, "GET", "manifests/1").status_code == 403
+
+
+def test_a_request_that_came_through_another_registry_is_not_retried(scripted, repo):
+    """Its first hop retries: retrying here too would multiply the attempts."""
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (503, {}, b"")
+    with hops.within(("first.example.com",)):
+        assert Transport().request(repo, "GET", "manifests/1").status_code == 503
+    assert len(scripted.seen) == 1
+
+
+def test_only_reads_are_retried(scripted, repo):
+    scripted.routes["POST", "/token"] = lambda h: (503, {}, b"")
+    transport = Transport()
+    assert transport.send(repo.registry, "POST", f"{scripted.url}/token").status_code == 503
+    assert len(scripted.seen) == 1
+
+
+def test_calls_and_failures_are_counted_per_registry(scripted, repo):
+    answers = iter([503, 200, 500])
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (next(answers), {}, b"{}")
+    gone = Repository(Registry("gone", f"http://127.0.0.1:{closed_port()}", True), "x")
+    with telemetry.collecting() as stats:
+        assert Transport().request(repo, "GET", "manifests/1").status_code == 200
+        assert Transport().request(repo, "GET", "manifests/1").status_code == 500
+        error_of(Transport().request, gone, "GET", "manifests/1")
+    assert stats.upstream_calls == 4
+    assert {name: counts[:2] for name, counts in stats.registries.items()} == {
+        "stub": [3, 2],
+        "gone": [1, 1],
+    }
+
+
+# -- what a client is told ----------------------------------------------------------------
+
+
+def test_a_path_named_registry_on_a_private_address_is_refused(no_network):
+    public = Repository(Registry("10.0.0.5", "http://10.0.0.5", trusted=False), "team/app")
+    error = error_of(Transport().request, public, "GET", "manifests/1")
+    assert (error.code, error.status) == ("DENIED", 403)
+    assert error.message == (
+        "refusing to contact 10.0.0.5 (10.0.0.5) for upstream registry 10.0.0.5: not a public "
+        "address; name private registries in REGISTRY_ALIASES"
+    )
+    assert error.detail == {"host": "10.0.0.5"}
+    assert no_network == []
+
+
+def test_an_alias_on_a_link_local_address_is_refused(no_network):
+    alias = Repository(Registry("meta", "http://169.254.169.254", trusted=True), "team/app")
+    error = error_of(Transport().request, alias, "GET", "manifests/1")
+    assert (error.code, error.status) == ("DENIED", 403)
+    assert error.message == (
+        "refusing to contact 169.254.169.254 (169.254.169.254) for upstream registry meta: "
+        "link-local and metadata addresses are never contacted"
+    )
+    assert no_network == []
+
+
+def test_an_upstream_slower_than_a_read_may_wait_times_out(scripted, repo, monkeypatch):
+    """Without a request deadline, one read waits at most IO_CAP (here shortened)."""
+    from ociwrap.upstream import session
+
+    monkeypatch.setattr(connection, "IO_CAP", 0.2)
+    monkeypatch.setattr(session, "IO_CAP", 0.2)
+    stall = Stall(60)
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = stall
+    error = error_of(Transport().request, repo, "GET", "manifests/1")
+    assert (error.code, error.status) == ("UNAVAILABLE", 504)
+    assert error.message == "upstream registry stub timed out"
+    stall.wait_for(1)
+
+
+def test_the_deadline_is_named_with_its_budget(scripted, repo):
+    stall = Stall(60)
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = stall
+    with deadline.within(deadline.Deadline(0.5)):
+        error = error_of(Transport().request, repo, "GET", "manifests/1")
+    assert error.message == (
+        "the request's deadline (0 s) ran out while waiting for upstream registry stub"
+    )
+    stall.wait_for(1)
+
+
+def test_unreachable_upstreams_name_the_failure(scripted):
+    gone = Repository(Registry("gone", f"http://127.0.0.1:{closed_port()}", True), "x")
+    error = error_of(Transport().request, gone, "GET", "manifests/1")
+    assert error.message == "cannot reach upstream registry gone: ConnectionError"
+
+
+def test_redirect_loops_are_named_and_end_after_five(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        302,
+        {"Location": "/v2/team/app/manifests/1"},
+        b"",
+    )
+    error = error_of(Transport().request, repo, "GET", "manifests/1", allow_redirects=True)
+    assert error.message == "upstream registry stub redirected more than 5 times"
+    assert len(scripted.seen) == 6
+
+
+def test_a_redirect_to_no_url_is_named(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        302,
+        {"Location": "gopher://x/"},
+        b"",
+    )
+    error = error_of(Transport().request, repo, "GET", "manifests/1", allow_redirects=True)
+    assert error.message == "upstream registry stub sent an invalid redirect or URL"
+
+
+# -- authentication -----------------------------------------------------------------------
+
+
+class Fixed:
+    """Logins as `UpstreamLogins` hands them out: `logins` one after another, the last kept."""
+
+    def __init__(self, *logins: Credential | None) -> None:
+        self.logins = list(logins)
+        self.rejections = 0
+
+    def for_registry(self, registry: Registry) -> Credential | None:
+        return self.logins[min(self.rejections, len(self.logins) - 1)]
+
+    def rejected(self, registry: Registry) -> None:
+        self.rejections += 1
+
+
+def test_a_401_without_a_challenge_is_the_answer(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (401, {}, b"")
+    assert (
+        Transport(Fixed(Credential("u", "p"))).request(repo, "GET", "manifests/1").status_code
+        == 401
+    )
+    assert len(scripted.seen) == 1
+
+
+def test_a_basic_challenge_without_a_login_is_the_answer(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        401,
+        {"WWW-Authenticate": 'Basic realm="stub"'},
+        b"",
+    )
+    assert Transport().request(repo, "GET", "manifests/1").status_code == 401
+    assert Transport(Fixed(None)).request(repo, "GET", "manifests/1").status_code == 401
+    assert len(scripted.seen) == 2
+
+
+def test_a_rejected_basic_login_is_renewed_once_then_given_up(scripted, repo):
+    old, new = Credential("u", "old"), Credential("u", "new")
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        401,
+        {"WWW-Authenticate": 'Basic realm="stub"'},
+        b"",
+    )
+    logins = Fixed(old, new)
+    transport = Transport(logins)
+    assert transport.request(repo, "GET", "manifests/1").status_code == 401
+    assert transport.request(repo, "GET", "manifests/1").status_code == 401
+    auths = [h.get("Authorization", "") for _m, _p, h in scripted.seen]
+    assert auths == ["", old.basic(), old.basic(), new.basic()]
+    assert logins.rejections == 1
+
+
+def test_a_rejected_login_that_is_gone_is_the_answer(scripted, repo):
+    login = Credential("u", "p")
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        401,
+        {"WWW-Authenticate": 'Basic realm="stub"'},
+        b"",
+    )
+    logins = Fixed(login, None)
+    transport = Transport(logins)
+    assert transport.request(repo, "GET", "manifests/1").status_code == 401
+    assert transport.request(repo, "GET", "manifests/1").status_code == 401
+    auths = [h.get("Authorization", "") for _m, _p, h in scripted.seen]
+    assert auths == ["", login.basic(), login.basic()]
+    assert logins.rejections == 1
+
+
+def test_a_login_refused_at_the_realm_is_reported(scripted, repo):
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        401,
+        {"WWW-Authenticate": bearer(scripted)},
+        b"",
+    )
+    scripted.routes["GET", "/token"] = lambda h: (401, {}, b"")
+    logins = Fixed(Credential("u", "p"))
+    error = error_of(Transport(logins).request, repo, "GET", "manifests/1")
+    assert error.code == "UNAUTHORIZED" and logins.rejections == 1
+
+
+def test_each_login_has_its_own_token(scripted, repo):
+    issued: list[str] = []
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (
+        (200, {}, b"{}")
+        if h.headers.get("Authorization", "").startswith("Bearer ")
+        else (401, {"WWW-Authenticate": bearer(scripted)}, b"")
+    )
+    scripted.routes["GET", "/token"] = token_route(issued, ["t1", "t2"])
+    a, b = Transport(Fixed(Credential("a", "p"))), Transport(Fixed(Credential("b", "p")))
+    b.tokens = a.tokens
+    for transport in (a, b, a, b):
+        transport.request(repo, "GET", "manifests/1").close()
+    assert issued == ["t1", "t2"]
+    auths = [h.get("Authorization", "") for _m, p, h in scripted.seen if "/manifests/" in p]
+    assert auths == ["", "Bearer t1", "", "Bearer t2", "Bearer t1", "Bearer t2"]
+
+
+# -- connections --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every address a socket connected (or tried to connect) to, in order."""
+    seen: list[object] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        seen.append(address)
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return seen
+
+
+def test_a_refused_connection_is_tried_three_times(connects):
+    port = closed_port()
+    gone = Repository(Registry("gone", f"http://127.0.0.1:{port}", True), "x")
+    error_of(Transport().request, gone, "GET", "manifests/1")
+    assert connects == [("127.0.0.1", port)] * 3
+
+
+def test_a_refused_connection_is_not_retried_without_budget_for_it(connects):
+    port = closed_port()
+    gone = Repository(Registry("gone", f"http://127.0.0.1:{port}", True), "x")
+    with deadline.within(deadline.Deadline(0.8)):
+        error_of(Transport().request, gone, "GET", "manifests/1")
+    assert connects == [("127.0.0.1", port)]
+
+
+def test_proxies_named_in_the_environment_are_not_used(scripted, repo, monkeypatch):
+    """What is contacted is decided by names and aliases alone, never by the environment."""
+    proxy = f"http://127.0.0.1:{closed_port()}"
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    scripted.routes["GET", "/v2/team/app/manifests/1"] = lambda h: (200, {}, b"{}")
+    assert Transport().request(repo, "GET", "manifests/1").status_code == 200

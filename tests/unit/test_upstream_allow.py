@@ -17,6 +17,10 @@ import pytest
 import app
 from doubles.handler import handler_on_memory
 from doubles.upstream import MemoryUpstream, digest_of
+from ociwrap.image.recipes import Recipe
+from ociwrap.names.reference import ImageRef, Registry, Repository
+from ociwrap.registry.admission import Admission
+from ociwrap.runtime.errors import RegistryError
 from ociwrap_local.events import LocalContext, build_event
 
 LAYER = digest_of(b"layer of team/base")
@@ -141,3 +145,58 @@ def test_a_container_token_names_only_allowed_images(call, upstream):
 def test_unset_allows_any_upstream(call, upstream):
     assert call("GET", f"{WRAP}/manifests/latest")["statusCode"] == 200
     assert call("GET", "/v2/stub/team/base/tags/list")["statusCode"] != 403
+
+
+# -- the decision itself ------------------------------------------------------------------
+
+HERE = "registry.example.com"
+
+
+def denial(admit: Callable[[], object]) -> RegistryError:
+    with pytest.raises(RegistryError) as caught:
+        admit()
+    assert (caught.value.status, caught.value.code) == (403, "DENIED")
+    return caught.value
+
+
+def test_a_repository_on_its_own_public_host_is_a_request_loop():
+    looped = Repository(Registry(HERE, f"https://{HERE}"), "team/app")
+    error = denial(lambda: Admission(None, HERE).repository(looped))
+    assert error.message == (
+        f"request loop: upstream repository {HERE}/team/app is on this registry's own host "
+        f"({HERE}, PUBLIC_HOSTNAME); name the image where it lives"
+    )
+    assert error.detail == {"repository": f"{HERE}/team/app"}
+    assert Admission(None, "other.example.com").repository(looped) is looped
+    assert Admission(None, None).repository(looped) is looped
+
+
+def test_an_alias_spelled_like_the_public_host_is_not_a_loop():
+    alias = Repository(Registry(HERE, "http://127.0.0.1:5000", trusted=True), "team/app")
+    assert Admission(None, HERE).repository(alias) is alias
+
+
+def test_a_repository_the_allow_list_does_not_match_is_denied_naming_the_setting():
+    repo = Repository(Registry("ghcr.io", "https://ghcr.io"), "acme/tool")
+    admission = Admission(("ghcr.io/acme/tool",), HERE)
+    assert admission.repository(repo) is repo
+    error = denial(lambda: Admission(("ghcr.io/other/*",)).repository(repo, "wrapper image"))
+    assert error.message == (
+        "wrapper image ghcr.io/acme/tool is not allowed here: UPSTREAM_ALLOW lists the "
+        "upstream repositories this registry may pull from"
+    )
+    assert error.detail == {"repository": "ghcr.io/acme/tool"}
+    assert "ghcr.io/acme/tool" in denial(lambda: Admission(()).repository(repo)).message
+
+
+def test_a_recipe_is_admitted_by_its_base_and_every_wrapper():
+    ghcr = Registry("ghcr.io", "https://ghcr.io")
+    base = ImageRef(Repository(ghcr, "acme/base"), tag="1")
+    first = ImageRef(Repository(ghcr, "acme/first"), tag="1")
+    second = ImageRef(Repository(ghcr, "acme/second"), tag="1")
+    recipe = Recipe("wt/x/ghcr.io/acme/base", "token-x", base, (first, second))
+    assert Admission(("ghcr.io/acme/*",)).recipe(recipe) is recipe
+    error = denial(lambda: Admission(("ghcr.io/acme/base", "ghcr.io/acme/first")).recipe(recipe))
+    assert error.message.startswith("wrapper image ghcr.io/acme/second is not allowed")
+    error = denial(lambda: Admission(("ghcr.io/acme/first",)).recipe(recipe))
+    assert error.message.startswith("base image ghcr.io/acme/base is not allowed")

@@ -21,6 +21,8 @@ import logging
 import os
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import bcrypt
@@ -109,10 +111,12 @@ def basic_login(authorization: str) -> tuple[str, str] | None:
 class Users:
     """The users of `REGISTRY_AUTH=basic` and the check of their logins."""
 
-    def __init__(self, document: SecretDocument) -> None:
+    def __init__(
+        self, document: SecretDocument, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.document = document
         self.parsed = ParsedDocument(document, _htpasswd, "an htpasswd file")
-        self._verified = BoundedCache(max_entries=1024)
+        self._verified = BoundedCache(max_entries=1024, clock=clock)
         self._key: bytes | None = None  # for remembering logins without keeping passwords
         self._lock = threading.Lock()
 

@@ -65,7 +65,7 @@ class ContainerTokens:
         self.admission = admission  # a token names only images this registry may pull
         self.max_ttl_seconds = max_ttl_seconds
         self.clock = clock
-        self._hot = BoundedCache(max_entries=1024)
+        self._hot = BoundedCache(max_entries=1024, clock=clock)
 
     def create(self, body: bytes) -> Token:
         """A new token for the request `body` (JSON as the client sent it)."""

@@ -19,12 +19,8 @@ from urllib.parse import urlsplit
 
 from ociwrap.names.reference import DOCKER_HUB, Registry
 
-_DOCKER_HUB_KEYS = (
-    "https://index.docker.io/v1/",
-    "index.docker.io",
-    "docker.io",
-    "registry-1.docker.io",
-)
+#: Docker Hub's keys, normalised: `docker login` files it under `https://index.docker.io/v1/`.
+_DOCKER_HUB_KEYS = ("index.docker.io", "docker.io", "registry-1.docker.io")
 
 
 class CredentialsError(ValueError):
@@ -92,7 +88,7 @@ def keys_for(registry: Registry) -> list[str]:
     if registry.trusted:
         return [registry.name, host]
     if registry.name == DOCKER_HUB:
-        return [_normalise(key) for key in _DOCKER_HUB_KEYS]
+        return list(_DOCKER_HUB_KEYS)
     return [host]
 
 

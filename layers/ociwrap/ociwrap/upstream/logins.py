@@ -21,7 +21,6 @@ class UpstreamLogins:
     """Looks up the login for an upstream registry (None for anonymous ones)."""
 
     def __init__(self, document: SecretDocument, ecr: EcrLogins | None) -> None:
-        self.document = document
         self.ecr = ecr
         self.parsed = ParsedDocument(document, _parse_auths, "usable")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,8 +62,8 @@ def token_from(document: Any, registry: str) -> tuple[str, float]:
 class Tokens:
     """Bearer tokens by realm, service and scope, and the one each repository last used."""
 
-    def __init__(self) -> None:
-        self._tokens = BoundedCache(max_entries=1024)
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tokens = BoundedCache(max_entries=1024, clock=clock)
         self._by_repository = BoundedCache(max_entries=1024)
 
     def for_repository(self, repo: Repository, identity: str = "") -> str | None:
