@@ -6,10 +6,9 @@ instance (cold memory).
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
+from doubles.at_once import AtOnce
 from doubles.bucket import MemoryBucket
 from ociwrap.bucket.records import source_key
 from ociwrap.bucket.sources import (
@@ -27,10 +26,6 @@ BASE = "sha256:" + "1" * 64
 WRAPPER = "sha256:" + "2" * 64
 SECOND = "sha256:" + "3" * 64
 SCOPE = "0123456789abcdef0123456789abcdef01234567"
-#: Only for a write that would otherwise wait forever; the tests time nothing.
-HANG_GUARD = 10.0
-#: How long eight writes under way look out for a ninth that must never come.
-LOOK_SECONDS = 0.3
 
 
 def test_blob_records_name_where_the_blob_comes_from():
@@ -132,24 +127,9 @@ def test_many_records_are_all_written():
 
 def test_eight_records_are_written_at_once_and_never_a_ninth():
     bucket = MemoryBucket()
-    changed = threading.Condition()
-    state = {"entered": 0, "under_way": 0, "most": 0}
-
-    def writing(key: str) -> None:
-        with changed:
-            state["entered"] += 1
-            state["under_way"] += 1
-            state["most"] = max(state["most"], state["under_way"])
-            first_eight = state["entered"] <= 8
-            changed.notify_all()
-            if first_eight:
-                if not changed.wait_for(lambda: state["most"] >= 8, timeout=HANG_GUARD):
-                    raise AssertionError("fewer than eight writes were under way at once")
-                changed.wait_for(lambda: state["under_way"] > 8, timeout=LOOK_SECONDS)
-            state["under_way"] -= 1
-
+    writing = AtOnce(8, "writes")
     bucket.before["put_json"] = writing
     digests = [f"sha256:{n:064x}" for n in range(9)]
     SourceRecords(bucket, BoundedCache()).record(SCOPE, {d: manifest_source() for d in digests})
-    assert state["most"] == 8
+    assert writing.most == 8
     assert len(bucket.listing("tags/sources/")) == 9

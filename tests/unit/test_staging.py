@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
+from doubles.at_once import AtOnce
 from doubles.bucket import MemoryBucket
 from ociwrap.bucket.interface import Bucket
 from ociwrap.bucket.links import Links
@@ -436,10 +437,6 @@ def test_rebuilding_a_hash_stops_at_the_deadline(store, on_bucket, bucket_calls)
 # -- the staging itself, without an upstream ---------------------------------------------------
 
 SOURCE = "https://registry-1.docker.io/library/busybox"
-#: Only for a read that would otherwise wait forever; the tests time nothing.
-HANG_GUARD = 10.0
-#: How long four reads under way look out for a fifth that must never come.
-LOOK_SECONDS = 0.3
 
 
 def part(number: int, size: int = PART, last: bool = False) -> Part:
@@ -567,26 +564,11 @@ def test_four_parts_are_read_back_at_once_and_never_a_fifth(store):
     for number in range(1, 6):
         key = f"{area(SOURCE, digest_of(data))}part-{number:05d}.{'0' * 32}"
         store.put_part(key, data[(number - 1) * PART : number * PART])
-    changed = threading.Condition()
-    state = {"entered": 0, "under_way": 0, "most": 0}
-
-    def reading(key: str) -> None:
-        with changed:
-            state["entered"] += 1
-            state["under_way"] += 1
-            state["most"] = max(state["most"], state["under_way"])
-            first_four = state["entered"] <= 4
-            changed.notify_all()
-            if first_four:
-                if not changed.wait_for(lambda: state["most"] >= 4, timeout=HANG_GUARD):
-                    raise AssertionError("fewer than four reads were under way at once")
-                changed.wait_for(lambda: state["under_way"] > 4, timeout=LOOK_SECONDS)
-            state["under_way"] -= 1
-
+    reading = AtOnce(4, "reads")
     store.before["read_part"] = reading
     rest = iter([data[5 * PART :]])
     size = Staging(store).copy(SOURCE, digest_of(data), rest, 5 * PART, len(data), print)
-    assert size == len(data) and state["most"] == 4
+    assert size == len(data) and reading.most == 4
 
 
 def test_only_objects_named_as_parts_count_as_progress(store):

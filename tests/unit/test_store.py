@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from doubles.at_once import AtOnce
 from ociwrap.bucket.store import Store
 from ociwrap.runtime.aws import make_s3_client
 from ociwrap.runtime.errors import RegistryError
@@ -36,10 +36,6 @@ def test_manifest_round_trip_keeps_bytes_and_type(store):
 
 
 PART = 5 * 1024 * 1024  # S3's smallest part but the last
-#: Only for a copy that would otherwise wait forever; the tests time nothing.
-HANG_GUARD = 10.0
-#: How long eight copies under way look out for a ninth that must never come.
-LOOK_SECONDS = 0.3
 
 
 def test_a_blob_is_composed_from_staged_objects_inside_s3(store):
@@ -236,21 +232,7 @@ def test_a_failed_abort_never_hides_why_the_composition_failed(offline, hook, ab
 
 def test_eight_parts_are_copied_at_once_and_never_a_ninth(offline, hook):
     store, stubber = offline
-    changed = threading.Condition()
-    state = {"entered": 0, "under_way": 0, "most": 0}
-
-    def copying(params) -> None:
-        with changed:
-            state["entered"] += 1
-            state["under_way"] += 1
-            state["most"] = max(state["most"], state["under_way"])
-            first_eight = state["entered"] <= 8
-            changed.notify_all()
-            if first_eight:
-                if not changed.wait_for(lambda: state["most"] >= 8, timeout=HANG_GUARD):
-                    raise AssertionError("fewer than eight copies were under way at once")
-                changed.wait_for(lambda: state["under_way"] > 8, timeout=LOOK_SECONDS)
-            state["under_way"] -= 1
+    copying = AtOnce(8, "copies")
 
     stubber.add_response("create_multipart_upload", {"UploadId": "u1"})
     for number in range(1, 10):
@@ -258,4 +240,4 @@ def test_eight_parts_are_copied_at_once_and_never_a_ninth(offline, hook):
     stubber.add_response("complete_multipart_upload", {})
     hook("UploadPartCopy", copying)
     store.compose_blob(digest_of(b"x"), [f"uploads/x/{n}" for n in range(1, 10)])
-    assert state["most"] == 8
+    assert copying.most == 8
