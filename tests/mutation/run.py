@@ -1,19 +1,22 @@
 """`make mutate`: mutation testing of every module with logic, each against its own unit tests.
 
-For every module in MODULES, in a copy of the library under a temporary directory (the
+In a copy of the library and of the modules' test files under a temporary directory (the
 tree itself is never touched):
 
-* mutmut mutates its function bodies and runs the module's own test files against each
-  mutant (in parallel, mutmut's forks);
-* `constants` mutates its module-level constants, and pytest runs the same test files
-  against each mutated copy (in parallel, one process per mutant).
+* mutmut writes every function mutant of every module in MODULES (`function_runs.py
+  generate`); then, module by module, one pytest session collects the module's own test
+  files, runs each test once to learn which functions it calls, and runs each mutant's
+  tests in a fork of itself (`function_runs.py run`, JOBS forks at a time);
+* `constants` mutates each module's module-level constants, and `forked_runs.py` runs the
+  same test files against each mutated copy, in forks of one process that imported the
+  third-party packages once.
 
 It prints one table (mutants, killed, survived, equivalent and score per module, for both
 kinds) and every survivor with file:line and the change. Survivors listed in
 `equivalent.toml` change no behaviour and are left out of the scores. It exits 1 when a
 module scores under FUNCTION_TARGET or CONSTANT_TARGET percent.
 
-    python tests/mutation/run.py [reference.py upstream/guard.py ...] [--jobs N] [--keep]
+    python tests/mutation/run.py [names/reference.py upstream/guard.py ...] [--jobs N] [--keep]
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import sys
 import tempfile
 import time
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +46,7 @@ EQUIVALENT = Path(__file__).resolve().parent / "equivalent.toml"
 #: Each module with logic (under layers/ociwrap/ociwrap) and the unit tests that are its own.
 MODULES: dict[str, tuple[str, ...]] = {
     "names/reference.py": ("test_reference.py",),
-    "names/digest.py": ("test_digest.py",),
+    "names/digest.py": ("test_digest.py", "test_descriptor_digests.py"),
     "names/mediatypes.py": ("test_mediatypes.py",),
     "image/platforms.py": ("test_platforms.py", "test_platform_plans.py"),
     "image/documents.py": ("test_documents.py", "test_upstream_documents.py"),
@@ -60,9 +62,14 @@ MODULES: dict[str, tuple[str, ...]] = {
     "upstream/challenge.py": ("test_challenge.py",),
     "upstream/tokens.py": ("test_upstream_tokens.py", "test_transport.py"),
     "upstream/fetch.py": ("test_fetch.py",),
-    "upstream/transport.py": ("test_transport.py", "test_guard.py"),
-    "upstream/session.py": ("test_transport.py", "test_deadline.py", "test_guard.py"),
-    "upstream/connection.py": ("test_deadline.py", "test_guard.py", "test_transport.py"),
+    "upstream/transport.py": ("test_transport.py", "test_upstream_retries.py"),
+    "upstream/session.py": ("test_session.py", "test_upstream_retries.py", "test_connection.py"),
+    "upstream/connection.py": (
+        "test_connection.py",
+        "test_upstream_retries.py",
+        "test_session.py",
+        "test_guard.py",
+    ),
     "upstream/locations.py": ("test_locations.py",),
     "signing/cosign.py": ("test_cosign.py",),
     "signing/policy.py": ("test_policy.py",),
@@ -73,8 +80,8 @@ MODULES: dict[str, tuple[str, ...]] = {
         "test_proxy.py",
         "test_compositions.py",
     ),
-    "registry/compositions.py": ("test_compositions.py", "test_wrapped.py", "test_retention.py"),
-    "registry/composition_inputs.py": ("test_compositions.py", "test_descriptor_digests.py"),
+    "registry/compositions.py": ("test_composer.py", "test_compositions.py"),
+    "registry/composition_inputs.py": ("test_composer.py", "test_descriptor_digests.py"),
     "registry/signatures.py": ("test_signatures.py", "test_wrapped.py", "test_retention.py"),
     "registry/verification.py": ("test_verification.py", "test_policy.py"),
     "registry/wrapped.py": ("test_wrapped.py", "test_retention.py"),
@@ -87,6 +94,9 @@ MODULES: dict[str, tuple[str, ...]] = {
         "test_tokens_api.py",
         "test_proxy.py",
         "test_signatures.py",
+        "test_access.py",
+        "test_hops.py",
+        "test_wiring.py",
     ),
     "names/allowlist.py": ("test_allowlist.py",),
     "runtime/hops.py": ("test_hops.py",),
@@ -110,6 +120,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "upstream/ecr.py": ("test_logins.py",),
     "runtime/secrets.py": ("test_secrets.py",),
     "registry/settings.py": ("test_config.py", "test_retention.py"),
+    "image/recipes.py": ("test_recipes.py",),
+    "runtime/errors.py": ("test_errors.py",),
+    "runtime/telemetry.py": ("test_telemetry.py",),
+    "signing/signers.py": ("test_signers.py",),
+    "signing/policy_source.py": ("test_policy_source.py",),
+    "runtime/aws.py": ("test_aws.py",),
+    "registry/wiring.py": ("test_wiring.py",),
 }
 #: What the unit tests' conftest and the composition tests import beside the test files,
 #: and the packages under tests/ they import from (the scripted upstream, the doubles).
@@ -119,45 +136,20 @@ IGNORED = shutil.ignore_patterns("__pycache__")
 FUNCTION_TARGET = 90.0
 CONSTANT_TARGET = 80.0
 CONSTANT_TIMEOUT = 120
-
-#: mutmut's CLI, with two adjustments. mutmut 3.8 needs click>=8.4.2, which the SAM CLI's
-#: pin (click 8.1.8) rules out, and 3.7 reads `item._nodeid`, which pytest 9 no longer has:
-#: it gets one. mutmut forks a child per mutant after a first test run, and the DNS thread
-#: pool that run started has no threads in the child: each child starts a fresh one.
-MUTMUT = """
-import os
-import sys
-import _pytest.nodes
-if not hasattr(_pytest.nodes.Node, "_nodeid"):
-    _pytest.nodes.Node._nodeid = property(
-        lambda self: self.__dict__.get("_nodeid") or self.nodeid,
-        lambda self, value: self.__dict__.__setitem__("_nodeid", value),
-    )
-def fresh_resolver():
-    connection = sys.modules.get("ociwrap.upstream.connection")
-    if connection is not None:
-        connection._resolver = None
-os.register_at_fork(after_in_child=fresh_resolver)
-from mutmut.__main__ import cli
-sys.argv[0] = "mutmut"
-cli()
-"""
+#: A function mutant's tests are stopped (and the mutant counted as killed) after this many
+#: times their unmutated duration plus one second (mutmut's default is 15, which lets a
+#: mutant that loops until its deadline cost minutes).
+TIMEOUT_MULTIPLIER = 5
 
 CONFIG = """\
 [tool.mutmut]
 source_paths = ["src/ociwrap"]
-only_mutate = ["src/ociwrap/{module}"]
-pytest_add_cli_args_test_selection = {tests}
-pytest_add_cli_args = ["-p", "no:cacheprovider"]
+only_mutate = {modules}
 
 [tool.pytest.ini_options]
 addopts = "-p no:cacheprovider"
 pythonpath = ["tests", "{dev}", "{handler}"]
 """
-
-#: mutmut's exit codes of a mutant's test run (timeouts and crashes count as killed).
-KILLED_CODES = {1, 3, 24, -24, 36, 152, 255, -9, -11}
-NO_TESTS_CODES = {5, 33}
 
 
 @dataclass
@@ -194,21 +186,21 @@ class Tally:
 # --------------------------------------------------------------------------- work dirs
 
 
-def make_workdir(base: Path, module: str) -> Path:
-    """A copy of the library and of the module's own tests, with mutmut's configuration."""
-    work = base / module.removesuffix(".py").replace("/", "-")
+def make_workdir(base: Path, modules: list[str]) -> Path:
+    """A copy of the library and of the modules' own tests, with mutmut's configuration."""
+    work = base / "work"
     shutil.copytree(PACKAGE, work / "src" / "ociwrap", ignore=IGNORED)
     tests = work / "tests" / "unit"
     tests.mkdir(parents=True)
-    for name in (*SUPPORT, *MODULES[module]):
+    for name in {*SUPPORT, *(name for module in modules for name in MODULES[module])}:
         shutil.copy2(UNIT / name, tests / name)
     for package in SUPPORT_PACKAGES:
         copied = ROOT / "tests" / package
         if copied.is_dir():
             shutil.copytree(copied, tests.parent / package, ignore=IGNORED)
-    selection = json.dumps([f"tests/unit/{name}" for name in MODULES[module]])
+    mutated = json.dumps([f"src/ociwrap/{module}" for module in modules])
     config = CONFIG.format(
-        module=module, tests=selection, dev=ROOT / "dev", handler=ROOT / "functions" / "registry"
+        modules=mutated, dev=ROOT / "dev", handler=ROOT / "functions" / "registry"
     )
     (work / "pyproject.toml").write_text(config)
     return work
@@ -276,33 +268,42 @@ def describe_function_mutant(mutated: str, original: str, key: str) -> tuple[int
     return _original_line(original, function) + (first or 0), f"{function}: {change}"
 
 
-def run_mutmut(work: Path, module: str, jobs: int) -> Tally:
-    log = work / "mutmut.log"
+def function_runs(work: Path, name: str, *args: str) -> None:
+    """`function_runs.py` in the work directory, its output in `<name>.log`."""
+    log = work / f"{name}.log"
     with log.open("w") as out:
         result = subprocess.run(
-            [sys.executable, "-c", MUTMUT, "run", "--max-children", str(jobs)],
+            [sys.executable, str(Path(__file__).resolve().parent / "function_runs.py"), *args],
             cwd=work,
             env=child_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
             check=False,
         )
-    meta = work / "mutants" / "src" / "ociwrap" / f"{module}.meta"
-    if result.returncode != 0 or not meta.exists():
+    if result.returncode != 0:
         tail = log.read_text(errors="replace").replace("\r", "\n").splitlines()[-30:]
-        raise RuntimeError(f"mutmut failed on {module}:\n" + "\n".join(tail))
-    codes = json.loads(meta.read_text())["exit_code_by_key"]
+        raise RuntimeError(f"function_runs.py {args[0]} failed:\n" + "\n".join(tail))
+
+
+def run_mutmut(work: Path, module: str, jobs: int) -> Tally:
+    """The module's function mutants (written by mutmut beforehand), run by `function_runs.py`."""
+    results = work / f"{module.replace('/', '-')}.json"
+    tests = [f"tests/unit/{name}" for name in MODULES[module]]
+    function_runs(
+        work, results.stem, "run", str(results), str(jobs), str(TIMEOUT_MULTIPLIER), module, *tests
+    )
+    outcome = json.loads(results.read_text())
+    if "failing" in outcome:
+        raise RuntimeError(f"the tests of {module} fail without any mutant: {outcome['failing']}")
     mutated = (work / "mutants" / "src" / "ociwrap" / module).read_text()
     original = (work / "src" / "ociwrap" / module).read_text()
-    tally = Tally(mutants=len(codes))
-    for key, code in codes.items():
-        if code in KILLED_CODES:
+    tally = Tally(mutants=len(outcome["mutants"]))
+    for key, verdict in outcome["mutants"].items():
+        if verdict in ("killed", "timeout"):
             tally.killed += 1
             continue
         line, identity = describe_function_mutant(mutated, original, key)
-        note = "no test reaches it" if code in NO_TESTS_CODES else ""
-        if code not in NO_TESTS_CODES and code != 0:
-            note = f"mutmut exit code {code}"
+        note = "no test reaches it" if verdict == "no tests" else ""
         tally.survivors.append(Survivor(module, "function", line, identity, note))
     return tally
 
@@ -310,48 +311,65 @@ def run_mutmut(work: Path, module: str, jobs: int) -> Tally:
 # --------------------------------------------------------------------------- constants
 
 
-def run_tests(work: Path, base: Path, module: str, name: str, source: str) -> str:
-    """Run the module's own tests with `source` as the module, in a copy of the library:
-    'killed' (a test failed, or they ran past CONSTANT_TIMEOUT), 'survived' (all passed)
-    or 'invalid' (pytest could not even run them: the module does not import)."""
-    copy = base / "constants" / name
-    shutil.copytree(work / "src", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "ociwrap" / module).write_text(source)
-    tests = [f"tests/unit/{test}" for test in MODULES[module]]
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
-            cwd=work,
-            env=child_env(PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1"),
-            capture_output=True,
-            timeout=CONSTANT_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return "killed"
-    finally:
-        shutil.rmtree(copy, ignore_errors=True)
-    return {0: "survived", 1: "killed"}.get(result.returncode, "invalid")
+def run_versions(work: Path, base: Path, module: str, versions: list[str], jobs: int) -> list[str]:
+    """Run the module's own tests against each source in `versions`, each in a fork of one
+    process that imported the third-party packages once (`forked_runs.py`): 'killed' (a
+    test failed, or they ran past CONSTANT_TIMEOUT), 'survived' (all passed) or 'invalid'
+    (pytest could not even run them: the module does not import)."""
+    scratch = base / "constants" / module.removesuffix(".py").replace("/", "-")
+    scratch.mkdir(parents=True)
+    entries = []
+    for number, source in enumerate(versions):
+        path = scratch / f"{number}.py"
+        path.write_text(source)
+        entries.append({"name": str(number), "file": str(path)})
+    plan = {
+        "src": str(work / "src"),
+        "module": module,
+        "tests": [f"tests/unit/{test}" for test in MODULES[module]],
+        "jobs": jobs,
+        "timeout": CONSTANT_TIMEOUT,
+        "scratch": str(scratch),
+        "versions": entries,
+    }
+    (scratch / "plan.json").write_text(json.dumps(plan))
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "forked_runs.py"),
+            str(scratch / "plan.json"),
+        ],
+        cwd=work,
+        env=child_env(PYTHONDONTWRITEBYTECODE="1"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    outcomes = {}
+    for line in result.stdout.splitlines():
+        record = json.loads(line)
+        outcomes[record["name"]] = record["outcome"]
+    if len(outcomes) != len(versions):
+        raise RuntimeError(f"constant runs of {module} stopped:\n{result.stderr[-3000:]}")
+    return [outcomes[str(number)] for number in range(len(versions))]
 
 
-def run_constants(works: dict[str, Path], base: Path, jobs: int) -> dict[str, Tally]:
+def run_constants(work: Path, modules: list[str], base: Path, jobs: int) -> dict[str, Tally]:
     """Every constant mutant of every module, after a run of each module's tests unchanged."""
-    sources = {module: (PACKAGE / module).read_text() for module in works}
-    runs = [(module, f"{works[module].name}-clean", sources[module], None) for module in works]
-    for module in works:
-        for number, mutant in enumerate(mutants(sources[module])):
-            runs.append((module, f"{works[module].name}-{number}", mutant.source, mutant))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        outcomes = list(pool.map(lambda run: run_tests(works[run[0]], base, *run[:3]), runs))
-    tallies = {module: Tally() for module in works}
-    for (module, _name, _source, mutant), outcome in zip(runs, outcomes, strict=True):
+    tallies = {module: Tally() for module in modules}
+    for module in modules:
+        source = (PACKAGE / module).read_text()
+        found = list(mutants(source))
+        clean, *outcomes = run_versions(
+            work, base, module, [source, *(m.source for m in found)], jobs
+        )
+        if clean != "survived":
+            raise RuntimeError(f"the tests of {module} fail without any mutant")
         tally = tallies[module]
-        if mutant is None:
-            if outcome != "survived":
-                raise RuntimeError(f"the tests of {module} fail without any mutant")
-        elif outcome == "invalid":
-            tally.invalid += 1
-        else:
+        for mutant, outcome in zip(found, outcomes, strict=True):
+            if outcome == "invalid":
+                tally.invalid += 1
+                continue
             tally.mutants += 1
             if outcome == "killed":
                 tally.killed += 1
@@ -426,10 +444,13 @@ def main() -> int:
     started = time.monotonic()
     base = Path(tempfile.mkdtemp(prefix="ociwrap-mutate-"))
     try:
-        works = {module: make_workdir(base, module) for module in selected}
+        work = make_workdir(base, selected)
         functions: dict[str, Tally] = {}
         if args.only != "constants":
-            for module, work in works.items():
+            begun = time.monotonic()
+            function_runs(work, "generate", "generate", str(args.jobs))
+            print(f"mutants written in {time.monotonic() - begun:.0f} s", flush=True)
+            for module in selected:
                 begun = time.monotonic()
                 functions[module] = run_mutmut(work, module, args.jobs)
                 print(
@@ -440,7 +461,7 @@ def main() -> int:
         constants: dict[str, Tally] = {}
         if args.only != "functions":
             begun = time.monotonic()
-            constants = run_constants(works, base, args.jobs)
+            constants = run_constants(work, selected, base, args.jobs)
             count = sum(t.mutants + t.invalid for t in constants.values())
             print(f"constants: {count} mutants in {time.monotonic() - begun:.0f} s", flush=True)
     finally:

@@ -58,9 +58,25 @@ def test_bad_ttl(value):
         Settings.from_env({"ARTIFACT_BUCKET": "b", "TAG_TTL_SECONDS": value})
 
 
-def test_missing_bucket_is_a_clear_error():
-    with pytest.raises(RegistryError, match="ARTIFACT_BUCKET"):
-        Settings.from_env({})
+@pytest.mark.parametrize("bucket", [None, "", "  "])
+def test_missing_bucket_is_a_clear_error(bucket):
+    env = {} if bucket is None else {"ARTIFACT_BUCKET": bucket}
+    with pytest.raises(RegistryError) as raised:
+        Settings.from_env(env)
+    error = raised.value
+    assert (error.code, error.status) == ("UNAVAILABLE", 503)
+    assert error.message == "ARTIFACT_BUCKET is not set: the registry has no bucket"
+
+
+def test_upstream_allow_may_start_with_an_alias():
+    settings = Settings.from_env(
+        {
+            "ARTIFACT_BUCKET": "b",
+            "REGISTRY_ALIASES": "local=http://127.0.0.1:5001",
+            "UPSTREAM_ALLOW": "local/team/*",
+        }
+    )
+    assert settings.upstream_allow == ("local/team/*",)
 
 
 @pytest.mark.parametrize(
@@ -248,3 +264,16 @@ def test_every_host_name_character_is_read():
         assert settings(PUBLIC_HOSTNAME=host).public_hostname == host
     for host in ("h:", "h.example:", "a_b.example", "h:1:2"):
         assert "PUBLIC_HOSTNAME must be a host name" in refusal(PUBLIC_HOSTNAME=host)
+
+
+def test_a_two_character_host_name_is_read():
+    assert settings(PUBLIC_HOSTNAME="ab").public_hostname == "ab"
+    assert settings(PUBLIC_HOSTNAME="ab:443").public_hostname == "ab:443"
+
+
+def test_an_alias_url_may_hold_an_equals_sign():
+    assert parse_aliases("mirror=https://r.example/v2=x/") == {"mirror": "https://r.example/v2=x"}
+
+
+def test_only_trailing_slashes_are_dropped_from_an_alias_url():
+    assert parse_aliases("box=https://REGISTRY.BOX/") == {"box": "https://REGISTRY.BOX"}

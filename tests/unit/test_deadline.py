@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import socket
-import ssl
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from harness.tls import Listener, read_request, server_context
 from ociwrap.names.reference import Registry, Repository
 from ociwrap.runtime import deadline
 from ociwrap.runtime.concurrency import ordered_map, parallel_map
@@ -105,37 +98,6 @@ def test_ordered_map_keeps_order_a_bound_and_the_deadline_and_stops_at_a_failure
     assert sorted(started) == list(range(max(started) + 1)) and max(started) <= 7
 
 
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class TLSDrip:
     """What the dripping TLS server did with its last connection."""
 
@@ -144,48 +106,30 @@ class TLSDrip:
         self.hung_up = False  # a send failed: the client had gone
         self.ended = threading.Event()
 
+    def __call__(self, conn: socket.socket) -> None:
+        """Headers announcing 1000 bytes, then a byte every 0.05 s (100 of them: 5 s of
+        dripping, then it closes)."""
+        try:
+            read_request(conn)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(100):
+                conn.sendall(b"x")
+                self.sent += 1
+                time.sleep(0.05)
+        except OSError:
+            self.hung_up = True
+        finally:
+            self.ended.set()
+
 
 @pytest.fixture
 def dripping_tls_server(tmp_path):
-    """A TLS server on 127.0.0.1 that answers headers, then a byte every 0.1 s (100 of the
-    1000 it announces: 10 s of dripping, then it closes)."""
-    cert, key = self_signed(tmp_path)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    stop = threading.Event()
+    """A TLS server on 127.0.0.1 whose answers drip (see `TLSDrip`)."""
+    context, cert = server_context(tmp_path)
     drip = TLSDrip()
-
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                raw, _ = listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                with context.wrap_socket(raw, server_side=True) as conn:
-                    conn.recv(65536)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
-                    for _ in range(100):
-                        if stop.is_set():
-                            break
-                        conn.sendall(b"x")
-                        drip.sent += 1
-                        time.sleep(0.1)
-            except OSError:
-                drip.hung_up = True
-            finally:
-                drip.ended.set()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{listener.getsockname()[1]}", str(cert), drip
-    stop.set()
-    thread.join(5)
-    listener.close()
+    listener = Listener(drip, context)
+    yield listener.url, str(cert), drip
+    listener.stop()
 
 
 def test_a_dripping_tls_body_ends_at_the_deadline(dripping_tls_server):
@@ -194,11 +138,11 @@ def test_a_dripping_tls_body_ends_at_the_deadline(dripping_tls_server):
     url, ca_bundle, drip = dripping_tls_server
     repo = Repository(Registry("tls", url, trusted=True), "team/app")
     transport = Transport(ca_bundle=ca_bundle)
-    with deadline.within(deadline.Deadline(0.8)), pytest.raises(RegistryError) as caught:
+    with deadline.within(deadline.Deadline(0.3)), pytest.raises(RegistryError) as caught:
         response = transport.request(repo, "GET", "manifests/1")
         read_body(response, 10_000, "manifest", "tls")
-    # No single read waits long (a byte comes every 0.1 s): only the deadline can end it
+    # No single read waits long (a byte comes every 0.05 s): only the deadline can end it
     # with a 504; read to its end, the body would break off short, a 502.
     assert caught.value.status == 504 and "deadline" in caught.value.message
-    assert drip.ended.wait(20)  # without a hang-up the drip ends after its 10 s
+    assert drip.ended.wait(20)  # without a hang-up the drip ends after its 5 s
     assert drip.hung_up and drip.sent < 100, drip.sent  # the client stopped reading

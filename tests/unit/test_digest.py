@@ -6,6 +6,8 @@ import pytest
 from ociwrap.names.digest import (
     Hasher,
     check_digest,
+    digest_matches,
+    digest_problem,
     encoded,
     from_pin,
     is_any_digest,
@@ -140,3 +142,33 @@ def test_a_hasher_copy_goes_on_apart_from_the_original():
     assert (twin.size, twin.digest) == (3, ABC)
     hasher.update(b"c")
     assert (hasher.size, hasher.digest) == (3, ABC)  # the original was left where it was
+
+
+def test_data_matches_its_sha256_and_sha512_digest():
+    import hashlib
+
+    sha512 = "sha512:" + hashlib.sha512(b"abc").hexdigest()
+    assert digest_matches(b"abc", ABC)
+    assert digest_matches(b"abc", sha512)
+    assert not digest_matches(b"abd", ABC)
+    assert not digest_matches(b"abc", "md5:900150983cd24fb0d6963f7d28e17f72")
+    assert not digest_matches(b"abc", "sha256")
+    # the hex after the first colon, all of it
+    assert not digest_matches(b"abc", ABC + ":x")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (ABC, None),
+        ("sha512:" + "a" * 128, None),
+        ("md5:" + "a" * 32, "not a digest of a supported algorithm (sha256, sha512)"),
+        ("sha256" + "a" * 64, "not a digest of a supported algorithm (sha256, sha512)"),
+        ("sha256:" + "A" * 64, "not a valid sha256 digest (64 lowercase hex characters)"),
+        ("sha256:" + "a" * 63, "not a valid sha256 digest (64 lowercase hex characters)"),
+        ("sha256:" + "a" * 64 + ":", "not a valid sha256 digest (64 lowercase hex characters)"),
+        ("sha512:" + "a" * 64, "not a valid sha512 digest (128 lowercase hex characters)"),
+    ],
+)
+def test_digest_problems_are_named(value, problem):
+    assert digest_problem(value) == problem

@@ -615,7 +615,10 @@ def test_a_login_refused_by_the_upstream_names_the_setting(scripted, repo):
     [
         (" 120 ", "120"),
         ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("5", "5"),
+        ("   ", None),
         ("1" * 9, "1" * 9),
+        ("1" * 40, "1" * 40),
         ("1" * 41, None),
         ("1;", None),
         ("a" * 40, "a" * 40),
@@ -830,3 +833,161 @@ def test_a_redirect_target_may_be_8192_characters_and_no_more(scripted, repo, fe
             error = error_of(fetcher.blob, repo, BLOB)
             assert error.message == "upstream registry stub sent an invalid redirect"
             assert error.detail == {"registry": "stub"}
+
+
+# -- reads are retried, what an answer leaves out -----------------------------------------
+
+
+def after_503(answer):
+    """A route that answers 503 once, then `answer`: an upstream that recovers."""
+    answered: list[int] = []
+
+    def route(handler):
+        answered.append(503)
+        return answer if len(answered) > 1 else (503, {}, b"")
+
+    return route
+
+
+def test_every_read_is_retried_after_a_503(scripted, repo, fetcher):
+    config = b'{"architecture":"amd64"}'
+    config_digest = digest_of(config)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    routes = {
+        ("HEAD", PATH): (200, {"Docker-Content-Digest": DIGEST}, b""),
+        ("GET", PATH): (200, {"Content-Type": OCI_MANIFEST}, MANIFEST),
+        ("GET", f"/v2/team/app/blobs/{BLOB}"): (200, {}, b"x" * 10),
+        ("HEAD", f"/v2/team/app/blobs/{BLOB}"): (307, {"Location": "/cdn/blob"}, b""),
+        ("GET", "/cdn/blob"): (200, {"Content-Length": "10"}, b"x" * 10),
+        ("GET", f"/v2/team/app/blobs/{config_digest}"): (200, {}, config),
+        ("GET", REFERRERS): (200, {}, json.dumps(index).encode()),
+        ("GET", "/v2/team/app/tags/list"): (200, {}, b'{"tags": ["a"]}'),
+    }
+    for key, answer in routes.items():
+        scripted.routes[key] = after_503(answer)
+    assert fetcher.head_manifest(repo, "1", ALL) == DIGEST
+    assert fetcher.get_manifest(repo, "1", ALL).digest == DIGEST
+    answer = fetcher.blob(repo, BLOB)
+    assert answer.size == 10
+    answer.body.close()
+    assert fetcher.blob_size(repo, BLOB) == 10
+    assert fetcher.small_blob(repo, config_digest, 1000, "image config") == config
+    assert fetcher.referrers(repo, BLOB) == index
+    assert fetcher.tags(repo, None, None) == (["a"], None)
+    assert [(m, p.split("?")[0]) for m, p, _h in scripted.seen] == [
+        (method, path) for method, path in routes for _attempt in (1, 2)
+    ]
+
+
+def test_a_manifest_without_media_type_takes_the_upstreams_content_type(scripted, repo, fetcher):
+    docker = "application/vnd.docker.distribution.manifest.v2+json"
+    body = json.dumps({k: v for k, v in json.loads(MANIFEST).items() if k != "mediaType"})
+    scripted.routes["GET", PATH] = lambda h: (200, {"Content-Type": docker}, body.encode())
+    assert fetcher.get_manifest(repo, "1", ALL).media_type == docker
+
+
+def test_a_document_of_no_known_shape_without_content_type_has_no_type(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (200, {}, b'{"some": "thing"}')
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.message == (
+        "upstream registry stub sent a document of media type '' where an image manifest or "
+        "index belongs"
+    )
+
+
+def test_an_oversized_manifest_is_named(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (200, {}, b" " * (MAX_MANIFEST_BYTES + 1))
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert error.message == (
+        f"upstream registry stub sent a manifest larger than the limit of {MAX_MANIFEST_BYTES} "
+        "bytes"
+    )
+
+
+def test_a_rate_limit_without_retry_after_tells_no_delay(scripted, repo, fetcher):
+    scripted.routes["GET", PATH] = lambda h: (429, {}, b"")
+    error = error_of(fetcher.get_manifest, repo, "1", ALL)
+    assert (error.code, error.status, error.headers) == ("TOOMANYREQUESTS", 429, {})
+
+
+def test_a_blob_may_be_sent_to_an_https_location(scripted, repo, fetcher):
+    target = "https://cdn.example.com/blob?sig=abc"
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": target},
+        b"",
+    )
+    assert fetcher.blob(repo, BLOB).location == target
+
+
+class Reachable:
+    """Reaches the scripted upstream on loopback for a registry named in a path (whose own
+    connections the guard would refuse there): what it hands out is judged as that registry's."""
+
+    def __init__(self, url: str) -> None:
+        self.transport = Transport()
+        self.loopback = Registry("stub", url, trusted=True)
+
+    def request(self, repo, method, path, headers=None, **kwargs):
+        return self.transport.request(
+            Repository(self.loopback, repo.path), method, path, headers, **kwargs
+        )
+
+
+def test_a_registry_named_in_a_path_sends_clients_only_to_public_addresses(scripted):
+    public = Repository(Registry("stub", scripted.url, trusted=False), "team/app")
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "http://10.0.0.5/blob"},
+        b"",
+    )
+    error = error_of(Fetcher(Reachable(scripted.url)).blob, public, BLOB)
+    assert (error.code, error.status) == ("DENIED", 403)
+    assert error.message.startswith(
+        f"upstream registry stub redirected blob {BLOB} to 10.0.0.5, which is not a public address"
+    )
+
+
+def test_a_blob_size_behind_an_invalid_redirect_is_named(scripted, repo, fetcher):
+    scripted.routes["HEAD", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        307,
+        {"Location": "ftp://cdn.example/blob"},
+        b"",
+    )
+    error = error_of(fetcher.blob_size, repo, BLOB)
+    assert error.message == "upstream registry stub sent an invalid redirect"
+
+
+def test_a_blob_size_of_an_invalid_length_is_named(scripted, repo, fetcher):
+    scripted.routes["HEAD", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        200,
+        [("Content-Length", "-1")],
+        b"",
+    )
+    error = error_of(fetcher.blob_size, repo, BLOB)
+    assert error.message == "upstream registry stub sent an invalid Content-Length"
+
+
+def test_an_oversized_small_blob_is_named(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (200, {}, b"x" * 1001)
+    error = error_of(fetcher.small_blob, repo, BLOB, 1000, "image config")
+    assert error.message == (
+        "upstream registry stub sent a image config larger than the limit of 1000 bytes"
+    )
+
+
+def test_the_rest_of_a_blob_that_breaks_off_is_named(scripted, repo, fetcher):
+    scripted.routes["GET", f"/v2/team/app/blobs/{BLOB}"] = lambda h: (
+        206,
+        {"Content-Range": "bytes 100-999/1000", "Content-Length": "900", "Connection": "close"},
+        drip(b"x", 0),
+    )
+    answer = fetcher.blob(repo, BLOB, start=100)
+    error = error_of(lambda: b"".join(answer.body.chunks(1000, lambda: too_large_never())))
+    assert error.message.startswith("upstream registry stub broke off while sending a blob")
+
+
+def test_tag_lists_follow_redirects(scripted, repo, fetcher):
+    scripted.routes["GET", "/v2/team/app/tags/list"] = lambda h: (307, {"Location": "/cdn/t"}, b"")
+    scripted.routes["GET", "/cdn/t"] = lambda h: (200, {}, b'{"tags": ["a", "b"]}')
+    assert fetcher.tags(repo, None, None) == (["a", "b"], None)

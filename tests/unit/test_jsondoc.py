@@ -2,7 +2,7 @@
 
 import pytest
 
-from ociwrap.image.jsondoc import DocumentError, depth_exceeds, parse_json
+from ociwrap.image.jsondoc import DocumentError, copy_json, depth_exceeds, parse_json
 
 
 def nested(depth: int) -> bytes:
@@ -78,3 +78,35 @@ def test_depth_counts_containers_only():
     assert not depth_exceeds([[], [], {"x": 1}], 2)
     assert depth_exceeds([1, "x", [[]]], 2)
     assert depth_exceeds([[[]], 1], 2)
+
+
+def test_a_copy_is_equal_and_shares_no_container():
+    original = {
+        "Env": ["A=1", "B=2"],
+        "Labels": {"org.goci.wrapper": "/run.sh", "n": None},
+        "history": [{"created_by": "x", "empty_layer": True, "size": 1.5}],
+        "nested": [[1, [2, {"deep": ["z"]}]]],
+        "count": 3,
+    }
+    copy = copy_json(original)
+    assert copy == original
+    copy["Env"].append("C=3")
+    copy["Labels"]["org.goci.wrapper"] = "/other.sh"
+    copy["history"][0]["created_by"] = "y"
+    copy["nested"][0][1][1]["deep"].append("w")
+    assert original == {
+        "Env": ["A=1", "B=2"],
+        "Labels": {"org.goci.wrapper": "/run.sh", "n": None},
+        "history": [{"created_by": "x", "empty_layer": True, "size": 1.5}],
+        "nested": [[1, [2, {"deep": ["z"]}]]],
+        "count": 3,
+    }
+
+
+def test_tuples_and_other_mappings_are_copied_as_json_lists_and_objects():
+    from types import MappingProxyType
+
+    copy = copy_json({"t": (1, {"a": [2]}), "m": MappingProxyType({"k": [3], "s": "v"})})
+    assert copy == {"t": [1, {"a": [2]}], "m": {"k": [3], "s": "v"}}
+    assert type(copy["t"]) is list and type(copy["m"]) is dict
+    assert copy_json("text") == "text" and copy_json(None) is None

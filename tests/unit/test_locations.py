@@ -450,3 +450,118 @@ def test_refusal_judges_under_the_policy_given():
     assert refusal("http://cdn.example.com/", Policy.PUBLIC, resolve) is not None
     assert refusal("http://10.0.0.5/", Policy.NOT_LINK_LOCAL, resolve) is None
     assert refusal("http://10.0.0.5/", Policy.PUBLIC, resolve) is not None
+
+
+# -- the grammar, one character or bound at a time ------------------------------------------
+
+USER_INFORMATION = "a URL with user information, which clients would send as a login"
+
+
+@pytest.mark.parametrize("char", list("~!$&'()*+,;="))
+def test_every_rfc_3986_sub_delimiter_may_stand_in_user_information(char):
+    # RFC 3986 allows it there, so clients agree on the host: refused for the login alone
+    url = f"http://user{char}name@cdn.example.com/blob"
+    assert judge(url, Policy.NOT_LINK_LOCAL).refused == USER_INFORMATION
+
+
+@pytest.mark.parametrize("char", ["\\", "^", "`", "{", "|", "}", '"', "<", ">", " "])
+def test_characters_outside_rfc_3986_in_the_authority_are_unreadable(char):
+    url = f"http://user{char}name@cdn.example.com/blob"
+    assert judge(url, Policy.NOT_LINK_LOCAL).refused == (
+        f"{UNREADABLE} (an empty authority or one with characters outside RFC 3986)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("s3://bucket/blob", "s3"),
+        ("svn+ssh://cdn.example.com/", "svn+ssh"),
+        ("x.y://cdn.example.com/", "x.y"),
+        ("chrome-extension://abc/", "chrome-extension"),
+        ("h://cdn.example.com/", "h"),
+    ],
+)
+def test_other_schemes_are_named_in_the_refusal(url, scheme):
+    assert judge(url, Policy.NOT_LINK_LOCAL).refused == (
+        f"a {scheme}: URL; clients are sent only to http and https URLs"
+    )
+
+
+def test_a_scheme_with_nothing_after_it_has_no_authority():
+    assert judge("http:", Policy.NOT_LINK_LOCAL).refused == f"{UNREADABLE} (no '//' before it)"
+
+
+@pytest.mark.parametrize(
+    "authority", ["cdn.example.com:", "cdn.example.com:5", "cdn.example.com:65535"]
+)
+def test_a_port_has_at_most_five_digits(authority):
+    assert judge(f"https://{authority}/blob", Policy.PUBLIC) == Verdict(name="cdn.example.com")
+    assert judge(f"https://[2606:4700::1111]{authority[15:]}/", Policy.PUBLIC) == Verdict()
+
+
+@pytest.mark.parametrize("authority", ["cdn.example.com:123456", "[2606:4700::1111]:123456"])
+def test_a_port_of_six_digits_is_no_port(authority):
+    refused = judge(f"https://{authority}/blob", Policy.PUBLIC).refused
+    assert refused is not None and refused.startswith(UNREADABLE)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "a.b.example",  # one-character labels
+        "1cdn.example.com",  # a label may start with a digit
+        "cdn1.example.com",
+        "_acme.example.com",  # or an underscore, at either end
+        "cdn_.example.com",
+        "x-1.example.com",
+    ],
+)
+def test_labels_as_dns_names_spell_them(host):
+    assert judge(f"https://{host}/blob", Policy.PUBLIC) == Verdict(name=host)
+
+
+def test_a_label_has_at_most_63_characters():
+    at_limit = "a" * 63 + ".example.com"
+    assert judge(f"https://{at_limit}/", Policy.PUBLIC) == Verdict(name=at_limit)
+    past = "a" * 64 + ".example.com"
+    assert judge(f"https://{past}/", Policy.PUBLIC).refused == (
+        f"{UNREADABLE} (a host that is no valid DNS name)"
+    )
+
+
+@pytest.mark.parametrize("host", ["cdn!example.com", "cdn$example.com", "cdn,example.com"])
+def test_labels_are_separated_by_dots_only(host):
+    assert judge(f"https://{host}/", Policy.PUBLIC).refused == (
+        f"{UNREADABLE} (a host that is no valid DNS name)"
+    )
+
+
+def test_a_refusal_shows_the_first_100_characters_of_the_host():
+    host = "a" * 60 + "." + "b" * 60 + ".internal"
+    assert judge(f"http://{host}/", Policy.PUBLIC).refused == (
+        f"{host[:100]}, a name only a local resolver answers: clients are sent only to "
+        "public names for a registry named in a path"
+    )
+
+
+def test_five_parts_are_no_address_even_when_the_last_is_zero():
+    assert ipv4_number("1.2.3.4.0") is None
+    assert judge("http://1.2.3.4.0/", Policy.NOT_LINK_LOCAL).refused == (
+        f"{UNREADABLE} (a host ending in a number that is no IPv4 address)"
+    )
+
+
+def test_a_name_of_254_characters_is_one_too_long():
+    label = "a" * 63
+    name = ".".join([label, label, label, "a" * 62])  # 254
+    assert judge(f"http://{name}/", Policy.PUBLIC).refused == (
+        f"{UNREADABLE} (a host that is no valid DNS name)"
+    )
+
+
+def test_everything_after_the_first_zone_separator_is_the_zone():
+    assert judge("http://[fe80::1%25eth0%25x]/", Policy.NOT_LINK_LOCAL).refused == (
+        "[fe80::1], a link-local address (where cloud metadata endpoints live), which clients "
+        "of this registry are never sent to"
+    )

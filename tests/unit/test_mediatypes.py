@@ -157,3 +157,29 @@ def test_nothing_known_is_empty():
     assert mt.detect_media_type({}, None) == ""
     assert mt.detect_media_type({}) == ""
     assert mt.detect_media_type(INDEX_SHAPE) == OCI_INDEX
+
+
+@pytest.mark.parametrize(
+    ("name", "spelled"),
+    [
+        # sigstore/cosign specs/SIGNATURE_SPEC.md
+        ("COSIGN_SIMPLE_SIGNING", "application/vnd.dev.cosign.simplesigning.v1+json"),
+        ("COSIGN_SIGNATURE_ARTIFACT", "application/vnd.dev.cosign.artifact.sig.v1+json"),
+        # IANA's registered names, with the charset browsers are told
+        ("OCTET_STREAM", "application/octet-stream"),
+        ("JSON", "application/json"),
+        ("PEM", "application/x-pem-file"),
+        ("HTML", "text/html; charset=utf-8"),
+        ("CSS", "text/css; charset=utf-8"),
+        ("JAVASCRIPT", "text/javascript; charset=utf-8"),
+        ("SVG", "image/svg+xml"),
+    ],
+)
+def test_other_types_are_spelled_as_registered(name, spelled):
+    assert getattr(mt, name) == spelled
+
+
+def test_accept_wildcards_are_any_type_and_any_application_type():
+    # RFC 9110 §12.5.1: `*/*` any type, `application/*` any of its subtypes; a manifest
+    # type is application/..., so both ask for any manifest.
+    assert {"*/*", "application/*"} == mt.WILDCARDS

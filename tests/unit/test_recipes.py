@@ -9,7 +9,8 @@ import pytest
 
 from ociwrap.image.compose import compose_image
 from ociwrap.image.documents import parse_image
-from ociwrap.image.recipes import Overrides
+from ociwrap.image.recipes import Overrides, Recipe, from_wrap, wrap_scope
+from ociwrap.names.reference import parse_wrap_name
 from ociwrap.registry.token_requests import parse_token_body, parse_token_request, token_recipe
 from ociwrap.runtime.errors import RegistryError
 
@@ -367,3 +368,58 @@ def test_platform_names_are_lowercase_words_of_up_to_32_characters():
 def test_a_variable_needs_a_name():
     assert refusal(env={"": "x"}) == "env.: is not a valid name"
     assert request(env={"a b!": "x"}).overrides.env == (("a b!", "x"),)
+
+
+# -- recipes of wrap paths -----------------------------------------------------------------
+
+WRAP = "wrap/ubuntu/22.04/with/acme/tools/1.2"
+#: sha256 of "docker.io/library/ubuntu:22.04|docker.io/acme/tools:1.2", first 40 hex digits:
+#: the scope that source records of this wrap have always been kept under.
+WRAP_SCOPE = "a0c4f72269a6217ad01a7c4023d6df8a5539e362"
+
+
+def test_a_wrap_path_is_a_recipe_of_one_wrapper_and_nothing_else():
+    recipe = from_wrap(parse_wrap_name(WRAP, {}))
+    assert recipe.name == WRAP and recipe.scope == WRAP_SCOPE
+    assert str(recipe.base) == "docker.io/library/ubuntu:22.04"
+    assert [str(wrapper) for wrapper in recipe.wrappers] == ["docker.io/acme/tools:1.2"]
+    assert recipe.overrides == Overrides() and recipe.tag == "latest"
+    assert recipe.simple
+
+
+def test_a_wraps_scope_does_not_depend_on_how_its_names_are_spelled():
+    spellings = [
+        WRAP,
+        "wrap/library/ubuntu/22.04/with/acme/tools/1.2",
+        "wrap/docker.io/library/ubuntu/22.04/with/index.docker.io/acme/tools/1.2",
+    ]
+    assert {wrap_scope(parse_wrap_name(name, {})) for name in spellings} == {WRAP_SCOPE}
+    other = wrap_scope(parse_wrap_name("wrap/acme/tools/1.2/with/ubuntu/22.04", {}))
+    assert len(other) == 40 and other != WRAP_SCOPE
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        Overrides(entrypoint=("/bin/sh",)),
+        Overrides(entrypoint=()),
+        Overrides(cmd=("-c", "true")),
+        Overrides(env=(("A", "1"),)),
+        Overrides(labels=(("org.example", "yes"),)),
+        Overrides(working_dir="/work"),
+        Overrides(user="1000"),
+        Overrides(platforms=("linux/amd64",)),
+    ],
+)
+def test_any_override_makes_a_recipe_more_than_a_wrap_path_says(overrides):
+    wrap = parse_wrap_name(WRAP, {})
+    assert not overrides.empty and Overrides().empty
+    recipe = Recipe(WRAP, WRAP_SCOPE, wrap.base, (wrap.wrapper,), overrides)
+    assert not recipe.simple
+
+
+@pytest.mark.parametrize("count", [0, 2, 3])
+def test_only_one_wrapper_is_what_a_wrap_path_says(count):
+    wrap = parse_wrap_name(WRAP, {})
+    recipe = Recipe("wt/t/ubuntu", WRAP_SCOPE, wrap.base, (wrap.wrapper,) * count)
+    assert not recipe.simple

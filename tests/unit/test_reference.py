@@ -5,11 +5,14 @@ import pytest
 from ociwrap.image.recipes import wrap_scope
 from ociwrap.names.reference import (
     check_reference,
+    is_wrap_path,
     parse_docker_reference,
     parse_image_path,
+    parse_token_name,
     parse_wrap_name,
     repository_of,
     resolve_repository,
+    token_image_name,
 )
 from ociwrap.runtime.errors import RegistryError
 
@@ -478,3 +481,39 @@ def test_malformed_pins_are_digest_invalid(text):
 )
 def test_repository_of(text, repository):
     assert repository_of(text) == repository
+
+
+@pytest.mark.parametrize(
+    ("name", "parsed"),
+    [
+        ("wt/abc123/library/ubuntu", ("abc123", "library/ubuntu")),
+        ("wt/abc123/ghcr.io/a/b", ("abc123", "ghcr.io/a/b")),
+        ("wt/abc123", ("abc123", "")),
+        ("library/ubuntu", None),
+        ("wrap/ubuntu/22.04/with/tools/1", None),
+        ("x/wt/abc/ubuntu", None),
+        ("wt", None),
+    ],
+)
+def test_token_names_are_wt_then_the_token_then_the_repository(name, parsed):
+    assert parse_token_name(name) == parsed
+
+
+def test_a_token_image_name_reads_back():
+    name = token_image_name("abc123", "library/ubuntu")
+    assert name == "wt/abc123/library/ubuntu"
+    assert parse_token_name(name) == ("abc123", "library/ubuntu")
+
+
+@pytest.mark.parametrize(
+    ("name", "wrapped"),
+    [
+        ("wrap/ubuntu/22.04/with/tools/1", True),
+        ("wrap/", True),
+        ("wrap", False),
+        ("library/wrap/ubuntu", False),
+        ("wt/abc/ubuntu", False),
+    ],
+)
+def test_wrap_paths_start_with_wrap(name, wrapped):
+    assert is_wrap_path(name) is wrapped

@@ -1,14 +1,21 @@
 """Secret documents: a file read again when it changes, a Secrets Manager secret through
-Powertools (moto's, in process), and the parsed value kept until the text changes."""
+Powertools (moto's, in process, or one scripted on loopback for answers moto does not
+give), and the parsed value kept until the text changes."""
 
 from __future__ import annotations
 
 import json
+import locale
 import os
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.parameters import base as powertools_base
 
+from doubles.aws_endpoint import AwsEndpoint
+from ociwrap.runtime import deadline
 from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.secrets import ParsedDocument, SecretDocument
 
@@ -82,6 +89,29 @@ def test_a_document_that_does_not_parse_is_a_503_saying_what_it_is_not(tmp_path)
 # -- Secrets Manager ----------------------------------------------------------------------
 
 
+class Clock:
+    """The time Powertools' cache reads its entries' age by, moved only by the test."""
+
+    def __init__(self) -> None:
+        self.now_value = datetime(2024, 1, 1, 12, 0, 0)
+
+    def advance(self, seconds: float) -> None:
+        self.now_value += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def powertools_clock(monkeypatch) -> Clock:
+    clock = Clock()
+
+    class ClockDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return clock.now_value
+
+    monkeypatch.setattr(powertools_base, "datetime", ClockDatetime)
+    return clock
+
+
 @pytest.fixture
 def secrets(s3):
     """moto's Secrets Manager, in the module's mock."""
@@ -116,3 +146,77 @@ def test_a_secret_is_read_again_after_its_max_age(secrets):
     secrets.put_secret_value(SecretId=arn, SecretString="two")
     assert cached.text() == "one"  # within the default five minutes
     assert fresh.text() == "two"
+
+
+def test_a_secret_is_cached_for_exactly_five_minutes_by_default(secrets, powertools_clock):
+    arn = secrets.create_secret(Name="ociwrap/five-minutes", SecretString="one")["ARN"]
+    source = SecretDocument("AUTH_SECRET", arn, "AUTH_FILE", None)
+    assert source.text() == "one"
+    secrets.put_secret_value(SecretId=arn, SecretString="two")
+    powertools_clock.advance(seconds=300)
+    assert source.text() == "one"  # 300 seconds old: still fresh
+    powertools_clock.advance(seconds=1)
+    assert source.text() == "two"
+
+
+def test_a_secret_read_after_the_deadline_is_a_504_naming_the_secrets_service(secrets):
+    arn = secrets.create_secret(Name="ociwrap/late", SecretString="never read")["ARN"]
+    passed = deadline.Deadline(20, clock=lambda: 100.0)
+    passed.expires = 99.0
+    with deadline.within(passed), pytest.raises(RegistryError) as caught:
+        document(arn).text()
+    assert (caught.value.status, caught.value.code) == (504, "UNAVAILABLE")
+    assert caught.value.message == (
+        "the request's deadline (20 s) ran out while waiting for the secrets service"
+    )
+
+
+# -- answers moto does not give: a Secrets Manager on loopback that says what a test wants --
+
+
+@pytest.fixture
+def service(monkeypatch) -> Iterator[AwsEndpoint]:
+    """Secrets Manager on 127.0.0.1, answering as each test says."""
+    endpoint = AwsEndpoint().start()
+    for name, value in {
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    yield endpoint
+    endpoint.stop()
+
+
+def test_a_secret_the_function_may_not_read_names_the_aws_error_code(service):
+    service.answer_json(
+        400, {"__type": "AccessDeniedException", "message": "not authorized to GetSecretValue"}
+    )
+    message = unreadable(document("ociwrap/forbidden").text)
+    assert message == "AUTH_SECRET cannot be read: AccessDeniedException"
+    assert [(r.operation, r.json()["SecretId"]) for r in service.requests] == [
+        ("GetSecretValue", "ociwrap/forbidden")
+    ]
+
+
+def test_an_answer_without_an_error_code_names_what_went_wrong(service):
+    service.answer_json(200, {"Name": "ociwrap/empty"})  # neither kind of value
+    assert unreadable(document("ociwrap/empty").text) == "AUTH_SECRET cannot be read: KeyError"
+
+
+def test_a_secret_value_that_is_no_text_is_a_503(service):
+    service.answer_json(200, {"Name": "ociwrap/number", "SecretString": 42})
+    message = unreadable(document("ociwrap/number").text)
+    assert message == "AUTH_SECRET cannot be read: the secret holds no text"
+
+
+def test_a_file_is_read_as_utf_8_whatever_the_locale(tmp_path):
+    path = tmp_path / "users"
+    path.write_bytes("café:$2b$12$hash\n".encode())
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # ASCII: a file opened by the locale's rule fails
+    try:
+        assert document(path=path).text() == "café:$2b$12$hash\n"
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)

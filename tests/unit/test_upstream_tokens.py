@@ -11,6 +11,7 @@ transport under an alias's address policy (`as_alias`); everything else is as de
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import ssl
 from collections.abc import Callable, Iterator
@@ -20,6 +21,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+import urllib3
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -64,6 +67,7 @@ class Realm:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
             def answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -487,3 +491,54 @@ def test_a_forgotten_token_is_not_found_through_another_repository(realm, transp
     assert tokens.fetch(alpine, hub_challenge(realm), send) == "t2"
     assert tokens.for_repository(alpine) == "t2"
     assert tokens.for_repository(BUSYBOX) is None
+
+
+def in_process_realm(asked: list[str]) -> Callable[..., requests.Response]:
+    """A token service answered in the process (no socket): each ask is recorded by scope
+    and answered with a token named after it, so thousands of asks take milliseconds."""
+
+    def send(registry: Registry, method: str, url: str, **kwargs: Any) -> requests.Response:
+        scope = kwargs["params"]["scope"]
+        asked.append(scope)
+        body = json.dumps({"token": f"t-{len(asked)}", "expires_in": 3600}).encode()
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(body),
+            headers={"Content-Length": str(len(body)), "Content-Type": "application/json"},
+            status=200,
+            preload_content=False,
+        )
+        response = requests.Response()
+        response.status_code, response.raw, response.url = 200, raw, url
+        response.headers = requests.structures.CaseInsensitiveDict(raw.headers)
+        return response
+
+    return send
+
+
+def challenge_for(scope: str) -> Challenge:
+    found = choose(
+        [f'Bearer realm="https://{HOST}/token",service="registry.docker.io",scope="{scope}"']
+    )
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize(("scopes", "first_asked_again"), [(1024, False), (1025, True)])
+def test_1024_tokens_are_kept_and_no_more(scopes, first_asked_again):
+    asked: list[str] = []
+    tokens, send = Tokens(), in_process_realm(asked)
+    for n in range(scopes):
+        tokens.fetch(BUSYBOX, challenge_for(f"repository:team/app{n}:pull"), send)
+    tokens.fetch(BUSYBOX, challenge_for("repository:team/app0:pull"), send)
+    assert len(asked) == scopes + first_asked_again
+
+
+@pytest.mark.parametrize(("repositories", "first_remembered"), [(1024, True), (1025, False)])
+def test_1024_repositories_remember_their_token_and_no_more(repositories, first_remembered):
+    asked: list[str] = []
+    tokens, send = Tokens(), in_process_realm(asked)
+    for n in range(repositories):
+        tokens.fetch(Repository(HUB, f"team/app{n}"), challenge_for(SCOPE), send)
+    assert asked == [SCOPE]  # one token for them all: the scope is the challenge's
+    remembered = tokens.for_repository(Repository(HUB, "team/app0"))
+    assert remembered == ("t-1" if first_remembered else None)

@@ -20,6 +20,7 @@ from doubles.pulls import (
 )
 from doubles.upstream import MemoryUpstream
 from ociwrap.bucket.store import blob_key, manifest_key
+from ociwrap_local.events import LocalContext, build_event
 
 COSIGN_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
@@ -141,6 +142,7 @@ def test_a_source_record_naming_a_wrapper_it_has_not_is_blob_unknown(call, bucke
         app.reset_service()
         status, _, body = call("GET", f"/v2/{WRAP}/blobs/{layer}")
         assert (status, error_of(body)["code"]) == (404, "BLOB_UNKNOWN"), number
+        assert error_of(body)["message"] == f"blob {layer} is not part of {WRAP}"
     bucket.put_json(key, {**json.loads(bucket.held(key)), "wrapper": 0})
     app.reset_service()
     assert call("GET", f"/v2/{WRAP}/blobs/{layer}")[0] == 307
@@ -260,7 +262,18 @@ def test_a_private_upstream_that_withdrew_access_withdraws_the_composition(call,
     ):
         status, _, body = call("GET", path)
         assert (status, error_of(body)["code"]) == (401, "UNAUTHORIZED"), path
-        assert "wrapper image" in error_of(body)["message"]
+        assert error_of(body)["message"].startswith("wrapper image stub/team/wrapper:1: ")
+
+
+@pytest.mark.usefixtures("private")
+def test_a_private_base_that_withdrew_access_withdraws_the_composition(call, upstream, bucket):
+    digest, _ = composed(call)
+    upstream.fail(401, "*", "team/base")
+    bucket.expire("tags/upstream/")
+    app.reset_service()
+    status, _, body = call("GET", f"/v2/{WRAP}/manifests/{digest}")
+    assert (status, error_of(body)["code"]) == (401, "UNAUTHORIZED")
+    assert error_of(body)["message"].startswith("base image stub/team/base:1: ")
 
 
 @pytest.mark.usefixtures("private")
@@ -280,3 +293,121 @@ def test_a_public_upstream_is_not_asked_again(call, upstream, bucket):
     before = len(upstream.calls)
     call("GET", f"/v2/{WRAP}/manifests/{digest}")
     assert len(upstream.calls) == before
+
+
+# -- what cannot be made again ----------------------------------------------------------------
+
+
+def gone(digest: str, why: str) -> str:
+    return (
+        f"{digest} of {WRAP} is no longer in the registry's bucket (it expired) "
+        f"and cannot be made again: {why}"
+    )
+
+
+NOTHING_RECORDED = "nothing records what it was made of (pull the name by its tag)"
+
+
+def without_inputs(bucket) -> None:
+    """Source records as they were written before they named what they were made of, and
+    the composed documents gone."""
+    for key in bucket.listing("tags/sources/"):
+        record = json.loads(bucket.held(key))
+        bucket.put_json(key, {k: v for k, v in record.items() if k not in ("base", "wrappers")})
+    bucket.expire("manifests/", "blobs/", "tags/compositions/")
+    app.reset_service()
+
+
+def test_a_manifest_that_cannot_be_made_again_says_why(call, bucket):
+    digest, _ = composed(call)
+    without_inputs(bucket)
+    status, _, body = call("GET", f"/v2/{WRAP}/manifests/{digest}")
+    error = error_of(body)
+    assert (status, error["code"]) == (404, "MANIFEST_UNKNOWN")
+    assert error["message"] == gone(digest, NOTHING_RECORDED)
+    assert error["detail"] == {"digest": digest}
+
+
+@pytest.mark.parametrize("headers", [[], [("Sec-Fetch-Site", "same-origin")]])
+def test_a_config_that_cannot_be_made_again_says_why(call, bucket, headers):
+    _, document = composed(call)
+    config = document["config"]["digest"]
+    without_inputs(bucket)
+    status, _, body = call("GET", f"/v2/{WRAP}/blobs/{config}", headers)
+    error = error_of(body)
+    assert (status, error["code"]) == (404, "BLOB_UNKNOWN")
+    assert error["message"] == gone(config, NOTHING_RECORDED)
+    assert error["detail"] == {"digest": config}
+
+
+def test_the_signature_of_a_manifest_that_cannot_be_made_again_says_why(
+    call, monkeypatch, tmp_path, bucket
+):
+    digest, _ = composed(call)  # composed before signing was on: nothing signed it
+    signing_with_a_key_file(monkeypatch, tmp_path)
+    without_inputs(bucket)
+    status, _, body = call("GET", f"/v2/{WRAP}/manifests/{sig_tag(digest)}")
+    error = error_of(body)
+    assert (status, error["code"]) == (404, "MANIFEST_UNKNOWN")
+    assert error["message"] == gone(digest, NOTHING_RECORDED)
+    assert error["detail"] == {"digest": digest}
+
+
+def test_a_signature_whose_record_is_gone_cannot_be_made_again(call, monkeypatch, tmp_path, bucket):
+    signing_with_a_key_file(monkeypatch, tmp_path)
+    digest, _ = composed(call)
+    signature, _ = manifest(call, WRAP, sig_tag(digest))
+    bucket.expire("manifests/", "tags/signatures/")
+    app.reset_service()
+    status, _, body = call("GET", f"/v2/{WRAP}/manifests/{signature}")
+    error = error_of(body)
+    assert (status, error["code"]) == (404, "MANIFEST_UNKNOWN")
+    assert error["message"] == gone(signature, "its signature is no longer recorded")
+
+
+def test_a_record_whose_inputs_compose_to_other_digests_says_so(call, bucket):
+    digest, _ = composed(call)
+    [key] = [key for key in bucket.listing("tags/sources/") if key.endswith(f"/{digest[7:]}.json")]
+    other = "sha256:" + "ab" * 32
+    bucket.put_json(key.replace(digest[7:], other[7:]), json.loads(bucket.held(key)))
+    app.reset_service()
+    status, _, body = call("GET", f"/v2/{WRAP}/manifests/{other}")
+    error = error_of(body)
+    assert (status, error["code"]) == (404, "MANIFEST_UNKNOWN")
+    assert error["message"] == gone(
+        other, "composing its base and wrapper digests again made other digests"
+    )
+
+
+def test_a_signature_of_what_was_not_composed_here_is_looked_up_once(
+    call, monkeypatch, tmp_path, bucket
+):
+    signing_with_a_key_file(monkeypatch, tmp_path)
+    composed(call)
+    other = "sha256:" + "ab" * 32
+    bucket.calls.clear()
+    status, _, _ = call("GET", f"/v2/{WRAP}/manifests/{sig_tag(other)}")
+    assert status == 404
+    assert len([key for key in bucket.called("get_json") if "/signatures/" in key]) == 1
+
+
+# -- container token images -------------------------------------------------------------------
+
+
+def test_a_token_image_has_its_base_images_tag(call):
+    request = {"image": "stub/team/base:1", "wrappers": ["stub/team/wrapper:1"]}
+    event = build_event(
+        "POST", "/v1alpha/tokens", [("Host", "registry.example.com")], json.dumps(request).encode()
+    )
+    created = app.lambda_handler(event, LocalContext())
+    assert created["statusCode"] == 201
+    name = json.loads(created["body"])["targetImage"].removeprefix("registry.example.com/")
+    name = name.removesuffix(":1")
+    status, _, body = call("GET", f"/v2/{name}/manifests/latest")
+    error = error_of(body)
+    assert (status, error["code"]) == (404, "MANIFEST_UNKNOWN")
+    assert error["message"] == (
+        f"{name} has the one tag '1', not 'latest': "
+        "a container token image has its base image's tag"
+    )
+    assert manifest(call, name, "1")[0].startswith("sha256:")

@@ -148,6 +148,7 @@ class HostileRegistry(Journal):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # each write goes out when written
             server_version = "hostile-registry"
             timeout = 300  # idle keep-alive connections end eventually
 

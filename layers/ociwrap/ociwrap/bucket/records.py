@@ -115,15 +115,20 @@ class TagRecord:
     @classmethod
     def from_json(cls, value: Any) -> TagRecord | None:
         """A record as written by `to_json`; None for anything else (treated as absent)."""
-        if not isinstance(value, dict):
-            return None
-        digest, media_type, expires = (value.get(k) for k in ("digest", "mediaType", "expires"))
-        if (
-            not isinstance(digest, str)
-            or not is_digest(digest)
-            or media_type not in SERVABLE_TYPES
-            or not isinstance(expires, int | float)
-            or not math.isfinite(expires)
-        ):
-            return None
-        return cls(digest, media_type, float(expires))
+        return tag_record_from_json(value)
+
+
+def tag_record_from_json(value: Any) -> TagRecord | None:
+    """A tag record read back: digest, servable media type and finite expiry checked."""
+    if not isinstance(value, dict):
+        return None
+    digest, media_type, expires = (value.get(k) for k in ("digest", "mediaType", "expires"))
+    if (
+        not isinstance(digest, str)
+        or not is_digest(digest)
+        or media_type not in SERVABLE_TYPES
+        or not isinstance(expires, int | float)
+        or not math.isfinite(expires)
+    ):
+        return None
+    return TagRecord(digest, media_type, float(expires))

@@ -64,18 +64,7 @@ class Platform:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Platform:
         """Read a platform object, or an image config (it carries the same keys at top level)."""
-        if not isinstance(data, Mapping):
-            data = {}
-        features = data.get("os.features")
-        return cls(
-            os=_text(data.get("os")),
-            architecture=_text(data.get("architecture")),
-            variant=_text(data.get("variant")),
-            os_version=_text(data.get("os.version")),
-            features=tuple(f for f in features if isinstance(f, str))
-            if isinstance(features, list)
-            else (),
-        )
+        return platform_from_dict(data)
 
     @classmethod
     def from_descriptor(cls, descriptor: Mapping[str, Any]) -> Platform:
@@ -89,6 +78,22 @@ class Platform:
         if self.variant:
             parts.append(self.variant)
         return "/".join(parts)
+
+
+def platform_from_dict(data: Mapping[str, Any] | None) -> Platform:
+    """A platform from untrusted JSON: text fields only, anything else empty."""
+    if not isinstance(data, Mapping):
+        data = {}
+    features = data.get("os.features")
+    return Platform(
+        os=_text(data.get("os")),
+        architecture=_text(data.get("architecture")),
+        variant=_text(data.get("variant")),
+        os_version=_text(data.get("os.version")),
+        features=tuple(f for f in features if isinstance(f, str))
+        if isinstance(features, list)
+        else (),
+    )
 
 
 def normalize_os(os_name: str) -> str:

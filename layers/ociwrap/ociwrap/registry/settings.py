@@ -131,70 +131,74 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        bucket = env.get("ARTIFACT_BUCKET", "").strip()
-        if not bucket:
-            raise RegistryError(
-                "UNAVAILABLE", "ARTIFACT_BUCKET is not set: the registry has no bucket", status=503
-            )
-        aliases = parse_aliases(env.get("REGISTRY_ALIASES", ""))
-        settings = cls(
-            bucket=bucket,
-            aliases=aliases,
-            presign_ttl_seconds=_int(env, "PRESIGN_TTL_SECONDS", 3600),
-            tag_ttl_seconds=_int(env, "TAG_TTL_SECONDS", 300),
-            request_timeout_seconds=_int(
-                env, "REQUEST_TIMEOUT_SECONDS", REQUEST_TIMEOUT_SECONDS, maximum=28
-            ),
-            stale_if_error_seconds=_int(
-                env, "STALE_IF_ERROR_SECONDS", STALE_IF_ERROR_SECONDS, minimum=0
-            ),
-            mirror_max_bytes=_int(
-                env, "MIRROR_MAX_BYTES", MIRROR_MAX_BYTES, maximum=MIRROR_LIMIT_BYTES, unit="bytes"
-            ),
-            cache_retention_days=_int(
-                env, "CACHE_RETENTION_DAYS", CACHE_RETENTION_DAYS, unit="days"
-            ),
-            s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip() or None,
-            log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
-            upstream_credentials_secret=_text(env, "UPSTREAM_CREDENTIALS_SECRET"),
-            upstream_credentials_file=_text(env, "UPSTREAM_CREDENTIALS_FILE"),
-            ecr_logins=_choice(env, "ECR_LOGINS", ("off", "on")) == "on",
-            registry_auth=_choice(env, "REGISTRY_AUTH", ("none", "basic")),
-            registry_auth_secret=_text(env, "REGISTRY_AUTH_SECRET"),
-            registry_auth_file=_text(env, "REGISTRY_AUTH_FILE"),
-            public_hostname=_hostname(env, "PUBLIC_HOSTNAME"),
-            token_max_ttl_seconds=_int(
-                env,
-                "TOKEN_MAX_TTL_SECONDS",
-                TOKEN_MAX_TTL_SECONDS,
-                minimum=60,
-                maximum=TOKEN_MAX_TTL_SECONDS,
-            ),
-            signing_kms_key_id=_text(env, "SIGNING_KMS_KEY_ID"),
-            signing_key_file=_text(env, "SIGNING_KEY_FILE"),
-            wrapper_policy_secret=_text(env, "WRAPPER_POLICY_SECRET"),
-            wrapper_policy_file=_text(env, "WRAPPER_POLICY_FILE"),
-            upstream_allow=parse_upstream_allow(env.get("UPSTREAM_ALLOW", ""), aliases),
+        """The settings of this deployment, read from `env` (the process environment)."""
+        return settings_from_env(os.environ if env is None else env)
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Every setting read and checked, alone and against each other (a ValueError or a
+    503 names the setting and why)."""
+    bucket = env.get("ARTIFACT_BUCKET", "").strip()
+    if not bucket:
+        raise RegistryError(
+            "UNAVAILABLE", "ARTIFACT_BUCKET is not set: the registry has no bucket", status=503
         )
-        for alias, url in aliases.items():
-            if alias_points_here(url, settings.public_hostname):
-                raise ValueError(
-                    f"REGISTRY_ALIASES entry {alias}={url} points at PUBLIC_HOSTNAME "
-                    f"({settings.public_hostname}): ociwrap would fetch from itself"
-                )
-        if settings.signing_kms_key_id and settings.signing_key_file:
-            raise ValueError("set SIGNING_KMS_KEY_ID or SIGNING_KEY_FILE, not both")
-        stale_window = settings.tag_ttl_seconds + settings.stale_if_error_seconds
-        if settings.cache_retention_days * DAY_SECONDS < stale_window:
-            # The lifecycle counts from a tag record's last write: it must not remove a
-            # record that stale-if-error may still serve.
+    aliases = parse_aliases(env.get("REGISTRY_ALIASES", ""))
+    settings = Settings(
+        bucket=bucket,
+        aliases=aliases,
+        presign_ttl_seconds=_int(env, "PRESIGN_TTL_SECONDS", 3600),
+        tag_ttl_seconds=_int(env, "TAG_TTL_SECONDS", 300),
+        request_timeout_seconds=_int(
+            env, "REQUEST_TIMEOUT_SECONDS", REQUEST_TIMEOUT_SECONDS, maximum=28
+        ),
+        stale_if_error_seconds=_int(
+            env, "STALE_IF_ERROR_SECONDS", STALE_IF_ERROR_SECONDS, minimum=0
+        ),
+        mirror_max_bytes=_int(
+            env, "MIRROR_MAX_BYTES", MIRROR_MAX_BYTES, maximum=MIRROR_LIMIT_BYTES, unit="bytes"
+        ),
+        cache_retention_days=_int(env, "CACHE_RETENTION_DAYS", CACHE_RETENTION_DAYS, unit="days"),
+        s3_endpoint_url=env.get("S3_ENDPOINT_URL", "").strip() or None,
+        log_level=env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        upstream_credentials_secret=_text(env, "UPSTREAM_CREDENTIALS_SECRET"),
+        upstream_credentials_file=_text(env, "UPSTREAM_CREDENTIALS_FILE"),
+        ecr_logins=_choice(env, "ECR_LOGINS", ("off", "on")) == "on",
+        registry_auth=_choice(env, "REGISTRY_AUTH", ("none", "basic")),
+        registry_auth_secret=_text(env, "REGISTRY_AUTH_SECRET"),
+        registry_auth_file=_text(env, "REGISTRY_AUTH_FILE"),
+        public_hostname=_hostname(env, "PUBLIC_HOSTNAME"),
+        token_max_ttl_seconds=_int(
+            env,
+            "TOKEN_MAX_TTL_SECONDS",
+            TOKEN_MAX_TTL_SECONDS,
+            minimum=60,
+            maximum=TOKEN_MAX_TTL_SECONDS,
+        ),
+        signing_kms_key_id=_text(env, "SIGNING_KMS_KEY_ID"),
+        signing_key_file=_text(env, "SIGNING_KEY_FILE"),
+        wrapper_policy_secret=_text(env, "WRAPPER_POLICY_SECRET"),
+        wrapper_policy_file=_text(env, "WRAPPER_POLICY_FILE"),
+        upstream_allow=parse_upstream_allow(env.get("UPSTREAM_ALLOW", ""), aliases),
+    )
+    for alias, url in aliases.items():
+        if alias_points_here(url, settings.public_hostname):
             raise ValueError(
-                f"CACHE_RETENTION_DAYS={settings.cache_retention_days} must cover "
-                f"TAG_TTL_SECONDS + STALE_IF_ERROR_SECONDS ({stale_window} seconds): the bucket "
-                "would remove tag records that stale-if-error may still serve"
+                f"REGISTRY_ALIASES entry {alias}={url} points at PUBLIC_HOSTNAME "
+                f"({settings.public_hostname}): ociwrap would fetch from itself"
             )
-        if settings.signing and not settings.public_hostname:
-            # The signed identity is the name clients pull: never one taken from a request.
-            raise ValueError("signing needs PUBLIC_HOSTNAME, the host clients pull from")
-        return settings
+    if settings.signing_kms_key_id and settings.signing_key_file:
+        raise ValueError("set SIGNING_KMS_KEY_ID or SIGNING_KEY_FILE, not both")
+    stale_window = settings.tag_ttl_seconds + settings.stale_if_error_seconds
+    if settings.cache_retention_days * DAY_SECONDS < stale_window:
+        # The lifecycle counts from a tag record's last write: it must not remove a
+        # record that stale-if-error may still serve.
+        raise ValueError(
+            f"CACHE_RETENTION_DAYS={settings.cache_retention_days} must cover "
+            f"TAG_TTL_SECONDS + STALE_IF_ERROR_SECONDS ({stale_window} seconds): the bucket "
+            "would remove tag records that stale-if-error may still serve"
+        )
+    if settings.signing and not settings.public_hostname:
+        # The signed identity is the name clients pull: never one taken from a request.
+        raise ValueError("signing needs PUBLIC_HOSTNAME, the host clients pull from")
+    return settings

@@ -130,7 +130,7 @@ def _addresses(host: str, port: int, policy: Policy) -> list[tuple]:
 
 def connect(conn: HTTPConnection, policy: Policy) -> socket.socket:
     """Connect to the first reachable allowed address of the connection's host."""
-    host = conn.host.strip("[]")
+    host = conn.host  # urllib3 gives it lower-cased, an IPv6 address without brackets
     try:
         infos = _addresses(host, conn.port, policy)
     except TimeoutError as exc:

@@ -41,7 +41,8 @@ MAX_TAG_LIST_BYTES = 4 * 1024 * 1024
 MAX_LOCATION_LENGTH = 8192
 #: Printable ASCII only: what may go into a header we send to a client.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
-_RETRY_AFTER = re.compile(r"[0-9]{1,9}|[A-Za-z0-9 ,:]{1,40}")
+#: `Retry-After` as passed on: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), nothing else.
+_RETRY_AFTER = re.compile(r"[A-Za-z0-9 ,:]{1,40}")
 IDENTITY = {"Accept-Encoding": "identity"}
 
 

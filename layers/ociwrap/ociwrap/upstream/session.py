@@ -53,17 +53,15 @@ class DeadlineRetry(Retry):
 
 
 def connect_retries() -> Retry:
-    """Two more tries for connections that failed before the request was sent; read
-    errors are raised as they are (a request that was sent is not repeated)."""
+    """Two more tries for connections that failed before the request was sent. Read errors
+    are raised as they are (a request that was sent is not repeated), so are all other
+    errors (a certificate that is not trusted), and no answer is retried here: without a
+    status list and with `Retry-After` ignored, urllib3 retries no status."""
     return DeadlineRetry(
         total=2,
-        connect=2,
         read=False,
-        status=0,
         other=0,
-        redirect=None,
         backoff_factor=CONNECT_BACKOFF_FACTOR,
-        raise_on_status=False,
         respect_retry_after_header=False,
     )
 
@@ -73,8 +71,7 @@ def _drop_redirect_body(response: requests.Response, *args: Any, **kwargs: Any) 
     connection, and Quay-style HTML bodies are never passed on anyway."""
     if response.is_redirect:
         response.raw.close()
-        response._content = b""  # what requests reads instead of the socket
-        response._content_consumed = True
+        response._content = b""  # what requests reads (and marks consumed) instead of the socket
 
 
 class UpstreamSession(requests.Session):

@@ -111,7 +111,7 @@ class Tokens:
         key = f"{realm}|{params.get('service', '')}|{scope}|{identity}"
         token = self._tokens.get(key)
         if token is None:
-            response = self._ask(repo.registry, realm, params, scope, login, send)
+            response = ask_realm(repo.registry, realm, params, scope, login, send)
             if response.status_code in (401, 403):
                 response.close()
                 if login is None:
@@ -138,40 +138,6 @@ class Tokens:
         self._by_repository.put(f"{repo}|{identity}", key)
         return token
 
-    @staticmethod
-    def _ask(
-        registry: Registry,
-        realm: str,
-        params: dict[str, str],
-        scope: str,
-        login: Credential | None,
-        send: Send,
-    ) -> requests.Response:
-        service = params.get("service", "")
-        if login is not None and login.identity_token:
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": login.identity_token,
-                "client_id": "ociwrap",
-                "scope": scope,
-            }
-            if service:
-                form["service"] = service
-            return send(registry, "POST", realm, data=form, what="token service")
-        query = {"scope": scope}
-        if service:
-            query["service"] = service
-        headers = {"Authorization": login.basic()} if login is not None else None
-        return send(
-            registry,
-            "GET",
-            realm,
-            params=query,
-            headers=headers,
-            allow_redirects=True,
-            what="token service",
-        )
-
 
 def wants_login(repo: Repository, status: int) -> errors.RegistryError:
     """The upstream refused an anonymous request: the repository is private or missing."""
@@ -194,4 +160,40 @@ def refused_login(registry: str, status: int) -> errors.RegistryError:
         "UPSTREAM_CREDENTIALS_SECRET or UPSTREAM_CREDENTIALS_FILE",
         detail={"registry": registry, "status": status},
         status=status,
+    )
+
+
+def ask_realm(
+    registry: Registry,
+    realm: str,
+    params: dict[str, str],
+    scope: str,
+    login: Credential | None,
+    send: Send,
+) -> requests.Response:
+    """Ask the token realm: a refresh-token grant for an identity token, else a GET with
+    the scope (and Basic login when there is one), as Docker clients ask it."""
+    service = params.get("service", "")
+    if login is not None and login.identity_token:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": login.identity_token,
+            "client_id": "ociwrap",
+            "scope": scope,
+        }
+        if service:
+            form["service"] = service
+        return send(registry, "POST", realm, data=form, what="token service")
+    query = {"scope": scope}
+    if service:
+        query["service"] = service
+    headers = {"Authorization": login.basic()} if login is not None else None
+    return send(
+        registry,
+        "GET",
+        realm,
+        params=query,
+        headers=headers,
+        allow_redirects=True,
+        what="token service",
     )

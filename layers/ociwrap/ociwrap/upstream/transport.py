@@ -132,7 +132,9 @@ class Transport:
         session = self._sessions[policy_of(registry)]
         headers = {"User-Agent": USER_AGENT, **(headers or {}), "Via": hops.via(self.hop)}
         attempts = 1 if hops.forwarded() else STATUS_ATTEMPTS
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             started = time.perf_counter()
             try:
                 response = session.request(
@@ -172,7 +174,6 @@ class Transport:
                 time.sleep(backoff)
                 continue
             return response
-        raise AssertionError("unreachable")
 
     def request(
         self,
