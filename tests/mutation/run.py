@@ -128,6 +128,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "runtime/aws.py": ("test_aws.py",),
     "registry/wiring.py": ("test_wiring.py",),
 }
+#: Modules without logic to mutate: interfaces and the values they pass (declarations).
+DECLARATIONS = ("bucket/interface.py", "registry/results.py", "upstream/interface.py")
 #: What the unit tests' conftest and the composition tests import beside the test files,
 #: and the packages under tests/ they import from (the scripted upstream, the doubles).
 SUPPORT = ("conftest.py", "scripted_upstream.py", "compose_fixtures.py", "image_documents.py")
