@@ -520,6 +520,17 @@ class Puller:
         gained since the offsets taken before it."""
         lines = log_since(gw.process.log_path, gateway_offset)
         accesses = parse_accesses(lines)
+        # The function's `request` line and the gateway's access line of one request are
+        # written by different code: on a busy machine the last one may come a moment
+        # after the log seemed settled. Wait (boundedly) until each invocation has its line.
+        waited_until = time.monotonic() + 10
+        while (
+            function_log(lines)["request_lines"] < sum(a.invoked for a in accesses)
+            and time.monotonic() < waited_until
+        ):
+            time.sleep(0.1)
+            lines = log_since(gw.process.log_path, gateway_offset)
+            accesses = parse_accesses(lines)
         manifests = [a for a in accesses if _MANIFEST_PATH.match(a.target)]
         on_bucket = s3_requests(log_since(self.s3_log, s3_offset), gw.bucket)
         return {
