@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import signal
 import socket
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from doubles.bucket import MemoryBucket
 from doubles.pulls import pulls
 from doubles.upstream import MemoryUpstream
+from harness.tls import Listener, Serve
 from ociwrap.runtime.aws import make_s3_client
 from ociwrap.upstream.interface import Upstream
 from scripted_upstream import Scripted
@@ -75,6 +77,53 @@ def scripted() -> Iterator[Scripted]:
     server = Scripted()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_upstream() -> Iterator[Scripted]:
+    """One scripted upstream for a whole test file, for files whose tests would spend
+    longer starting and stopping one each than running (they ask for `emptied_upstream`)."""
+    server = Scripted()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emptied_upstream(shared_upstream: Scripted) -> Scripted:
+    """The file's shared scripted upstream, with no routes and an empty request log."""
+    shared_upstream.routes.clear()
+    shared_upstream.seen.clear()
+    return shared_upstream
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every address a socket tried to connect to, in order (loopback only)."""
+    seen: list[object] = []
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        seen.append(address)
+        if address[0] != "127.0.0.1":
+            raise OSError("only loopback in this test")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return seen
+
+
+@pytest.fixture
+def listeners() -> Iterator[Callable[..., Listener]]:
+    """`listeners(serve, tls=None)`: a raw listener on 127.0.0.1, stopped after the test."""
+    started: list[Listener] = []
+
+    def start(serve: Serve, tls: ssl.SSLContext | None = None) -> Listener:
+        started.append(Listener(serve, tls))
+        return started[-1]
+
+    yield start
+    for listener in started:
+        listener.stop()
 
 
 @pytest.fixture

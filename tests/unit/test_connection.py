@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from harness.tls import Listener, Serve, answer, read_request, server_context
+from harness.tls import Listener, answer, read_request, server_context
 from ociwrap.names.reference import Registry, Repository
 from ociwrap.runtime import deadline
 from ociwrap.runtime.concurrency import parallel_map
@@ -43,20 +43,6 @@ def error_of(call: Callable[..., object], *args: object) -> RegistryError:
     with pytest.raises(RegistryError) as caught:
         call(*args)
     return caught.value
-
-
-@pytest.fixture
-def listeners() -> Iterator[Callable[..., Listener]]:
-    """`listeners(serve, tls=None)`: a raw listener on 127.0.0.1, stopped after the test."""
-    started: list[Listener] = []
-
-    def start(serve: Serve, tls: ssl.SSLContext | None = None) -> Listener:
-        started.append(Listener(serve, tls))
-        return started[-1]
-
-    yield start
-    for listener in started:
-        listener.stop()
 
 
 @pytest.fixture

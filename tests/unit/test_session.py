@@ -3,7 +3,6 @@ many connections to one upstream it keeps, against a scripted upstream on 127.0.
 
 from __future__ import annotations
 
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -60,22 +59,6 @@ def test_proxies_named_in_the_environment_are_not_used(scripted, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     scripted.routes["GET", "/v2/"] = lambda h: (200, {}, b"{}")
     assert UpstreamSession(Policy.NOT_LINK_LOCAL).get(f"{scripted.url}/v2/").content == b"{}"
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every address a socket connected to (loopback only)."""
-    seen: list[object] = []
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: object) -> None:
-        seen.append(address)
-        if address[0] != "127.0.0.1":
-            raise OSError("only loopback in this test")
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return seen
 
 
 def test_sixteen_connections_to_an_upstream_are_kept_for_reuse(scripted, connects):

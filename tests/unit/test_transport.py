@@ -4,9 +4,7 @@ Bearer flow, retries, one deadline for everything, guarded redirect hops."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -22,21 +20,11 @@ from ociwrap.upstream.transport import Transport, transport_error
 from scripted_upstream import Scripted, Stall, closed_port, drip
 
 
-@pytest.fixture(scope="module")
-def shared_upstream() -> Iterator[Scripted]:
-    """One scripted upstream for the tests of this file (starting and stopping one per test
-    would take longer than most of them)."""
-    server = Scripted()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def scripted(shared_upstream: Scripted) -> Scripted:
-    """The file's scripted upstream, with no routes and an empty request log."""
-    shared_upstream.routes.clear()
-    shared_upstream.seen.clear()
-    return shared_upstream
+def scripted(emptied_upstream: Scripted) -> Scripted:
+    """One scripted upstream for the tests of this file (conftest's `shared_upstream`):
+    starting and stopping one per test would take longer than most of them."""
+    return emptied_upstream
 
 
 @pytest.fixture
@@ -639,20 +627,6 @@ def test_each_login_has_its_own_token(scripted, repo):
 
 
 # -- connections --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every address a socket connected (or tried to connect) to, in order."""
-    seen: list[object] = []
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: object) -> None:
-        seen.append(address)
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return seen
 
 
 def test_a_refused_connection_is_tried_three_times(connects):

@@ -5,15 +5,13 @@ instead of slept, and deadlines on clocks that stand still, so each limit is met
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 import requests
 
-from harness.tls import Listener, Serve, answer, read_request, server_context
+from harness.tls import answer, read_request, server_context
 from ociwrap.names.reference import Registry, Repository
 from ociwrap.runtime import deadline, hops
 from ociwrap.runtime.errors import RegistryError
@@ -50,21 +48,11 @@ def standing(seconds: float) -> deadline.Deadline:
     return deadline.Deadline(seconds, lambda: 0.0)
 
 
-@pytest.fixture(scope="module")
-def shared_upstream() -> Iterator[Scripted]:
-    """One scripted upstream for the tests of this file (starting and stopping one per test
-    would take longer than most of them)."""
-    server = Scripted()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def scripted(shared_upstream: Scripted) -> Scripted:
-    """The file's scripted upstream, with no routes and an empty request log."""
-    shared_upstream.routes.clear()
-    shared_upstream.seen.clear()
-    return shared_upstream
+def scripted(emptied_upstream: Scripted) -> Scripted:
+    """One scripted upstream for the tests of this file (conftest's `shared_upstream`):
+    starting and stopping one per test would take longer than most of them."""
+    return emptied_upstream
 
 
 @pytest.fixture
@@ -106,22 +94,6 @@ def test_a_retry_needs_its_back_off_and_a_second_left(scripted, repo, waits, lef
 
 
 # -- connections that fail before the request is sent ---------------------------------------
-
-
-@pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Every address a socket tried to connect to, in order (loopback only)."""
-    seen: list[object] = []
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: object) -> None:
-        seen.append(address)
-        if address[0] != "127.0.0.1":
-            raise OSError("only loopback in this test")
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return seen
 
 
 def refused() -> tuple[Repository, tuple[str, int]]:
@@ -177,20 +149,6 @@ def test_connect_retries_given_up_early_end_as_used_up_ones_do(connects, waits, 
 
 
 # -- what is never retried ------------------------------------------------------------------
-
-
-@pytest.fixture
-def listeners() -> Iterator[Callable[..., Listener]]:
-    """`listeners(serve, tls=None)`: a raw listener on 127.0.0.1, stopped after the test."""
-    started: list[Listener] = []
-
-    def start(serve: Serve, tls: ssl.SSLContext | None = None) -> Listener:
-        started.append(Listener(serve, tls))
-        return started[-1]
-
-    yield start
-    for listener in started:
-        listener.stop()
 
 
 def hang_up(conn: socket.socket) -> None:
