@@ -6,8 +6,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 5000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := docker-registry skopeo podman umoci busybox-static runc containerd chromium chromium-driver
-TOOLS := docker-registry skopeo podman umoci busybox runc containerd ctr chromium chromedriver
+APT_PACKAGES := docker-registry skopeo podman buildah umoci busybox-static runc containerd chromium chromium-driver
+TOOLS := docker-registry skopeo podman buildah umoci busybox runc containerd ctr chromium chromedriver
 export PYTHONPATH := layers/ociwrap:functions/registry:dev
 UNIT_WORKERS ?= -n 3
 

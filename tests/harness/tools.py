@@ -19,6 +19,7 @@ PACKAGES = {
     "docker-registry": "docker-registry",
     "skopeo": "skopeo",
     "podman": "podman",
+    "buildah": "buildah",
     "umoci": "umoci",
     "busybox": "busybox-static",
     "runc": "runc",
