@@ -9,12 +9,13 @@ middleware), which is what makes a browser show its login prompt for the page; t
 page's own requests then carry that login.
 
 The page reads images through the registry's own `/v2/` API. Manifests are answered by
-the function, but a wrapped name's generated config is a `307` to a presigned URL of
-our bucket, another origin: a browser `fetch` would need CORS on the bucket to follow
-it. Browsers say where a request comes from with `Sec-Fetch-Site`, a header page
-scripts cannot set, so a same-origin `GET` of such a config (kilobytes of JSON,
-never a layer) is answered with its bytes instead; every other request, and every
-other client, gets the `307` as before.
+the function, but a config is a `307` to a presigned URL of our bucket or to an
+upstream, another origin: a browser `fetch` would need CORS there to follow it.
+Browsers say where a request comes from with `Sec-Fetch-Site`, a header page scripts
+cannot set, so a same-origin `GET` of a config this registry holds (a wrapped name's
+generated one, or a base's or wrapper's a composition read: kilobytes of JSON, never a
+layer, never fetched for this) is answered with its bytes instead; every other request,
+and every other client, gets the `307` as before.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from answers import Reply, content_reply, to_response
-from ociwrap.names.mediatypes import CSS, HTML, JAVASCRIPT, OCTET_STREAM, SVG
+from ociwrap.names.mediatypes import CSS, HTML, JAVASCRIPT, OCTET_STREAM, PLAIN_TEXT, SVG
 from ociwrap.registry.results import Content
 from wiring import service
 
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
 PAGE_DIR = Path(__file__).with_name("page")
 #: Where the page's HTML says which host image references name (PUBLIC_HOSTNAME).
 HOST_PLACEHOLDER = "{{registry_host}}"
+#: Where it says the longest lifetime a container token may ask for (TOKEN_MAX_TTL_SECONDS).
+TOKEN_MAX_TTL_PLACEHOLDER = "{{token_max_ttl}}"
+#: Where it says whether compositions are signed ("on" or empty).
+SIGNING_PLACEHOLDER = "{{signing}}"
 #: The largest generated config answered with its bytes. Lambda answers at most 6 MB of
 #: JSON, and a body string can grow threefold in it (`\\u` escapes); page.js has the same
 #: number and says so when a config is larger instead of fetching it.
@@ -81,6 +86,8 @@ PAGE = Asset("index.html", HTML)
 STYLES = Asset("page.css", CSS)
 SCRIPT = Asset("page.js", JAVASCRIPT)
 ICON = Asset("favicon.svg", SVG)
+#: The manual, for the page's links to its sections (a copy of the project's README.md).
+MANUAL = Asset("README.md", PLAIN_TEXT)
 READ_METHODS = ["GET", "HEAD"]
 
 router = Router()
@@ -92,14 +99,26 @@ def _read(file: str) -> bytes:
     return (PAGE_DIR / file).read_bytes()
 
 
+def page_facts() -> dict[str, str]:
+    """What the page's HTML says of this deployment: the host references name
+    (PUBLIC_HOSTNAME, else nothing: the page uses its own origin's host), the longest
+    token lifetime, and whether compositions are signed."""
+    registry = service()
+    return {
+        HOST_PLACEHOLDER: registry.settings.public_hostname or "",
+        TOKEN_MAX_TTL_PLACEHOLDER: str(registry.settings.token_max_ttl_seconds),
+        SIGNING_PLACEHOLDER: "on" if registry.signer is not None else "",
+    }
+
+
 def _body(asset: Asset) -> bytes:
-    """The asset's bytes; the HTML names the host references use (PUBLIC_HOSTNAME), else
-    nothing, and the page uses its own origin's host."""
+    """The asset's bytes, the HTML's with this deployment's facts filled in."""
     body = _read(asset.file)
     if asset.file != "index.html":
         return body
-    host = service().settings.public_hostname or ""
-    return body.replace(HOST_PLACEHOLDER.encode(), html.escape(host, quote=True).encode())
+    for placeholder, value in page_facts().items():
+        body = body.replace(placeholder.encode(), html.escape(value, quote=True).encode())
+    return body
 
 
 def page_reply(asset: Asset, head: bool, if_none_match: str | None) -> Reply:
@@ -138,6 +157,12 @@ def script() -> Response:
     return _serve(SCRIPT)
 
 
+@router.route("/README.md", method=READ_METHODS)
+def manual() -> Response:
+    """The manual as text: the page's header links its sections."""
+    return _serve(MANUAL)
+
+
 @router.route("/favicon.svg", method=READ_METHODS)
 def icon() -> Response:
     """The tab's icon: without one, browsers ask for /favicon.ico and log its 404."""
@@ -167,13 +192,14 @@ INLINE_CONFIG_HEADERS = {"Vary": "Sec-Fetch-Site", "X-Content-Type-Options": "no
 def inline_config(
     registry: RegistryService, name: str, digest: str, method: str, headers: dict[str, str]
 ) -> Reply | None:
-    """A wrapped name's generated config with its bytes, for the page's own reads; None
-    (the usual `307`) for every other request, blob, and config over the limit."""
+    """A config with its bytes, for the page's own reads: a wrapped name's generated one,
+    or a base's or wrapper's that a composition read (where each setting comes from).
+    None (the usual `307`) for every other request, blob, and config over the limit."""
     limit = inline_config_limit(method, headers)
     if not limit:
         return None
-    body = registry.generated_blob(name, digest)
-    if body is None or len(body) > limit:
+    body = registry.readable_config(name, digest, limit)
+    if body is None:
         return None
     reply = content_reply(Content(body, OCTET_STREAM, digest), head=False)
     reply.headers.update(INLINE_CONFIG_HEADERS)

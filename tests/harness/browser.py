@@ -37,6 +37,10 @@ CHROMIUM_FLAGS = (
 #: The Debian packages that provide each program.
 PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 T = TypeVar("T")
+#: Set on a test item by tests/integration/conftest.py: did the test's call fail?
+CALL_FAILED = pytest.StashKey[bool]()
+#: Widths a failed page test is photographed at: a desktop and a phone (CSS pixels).
+FAILURE_WIDTHS = {"desktop": 1280, "phone": 390}
 
 
 def require_browser() -> tuple[str, str]:
@@ -112,6 +116,15 @@ class Browser:
         self.read_console()
         return [entry for entry in self.console if entry.get("level") == "SEVERE"]
 
+    def resize(self, width: int, height: int = 844) -> None:
+        """Lay the page out at `width` CSS pixels as a phone or a desktop would (device
+        metrics, not the window: a headless window has a minimum width)."""
+        self.width, self.height = width, height
+        self.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+        )
+
     def shot(self, name: str) -> Path:
         """A screenshot of the whole page (not only the window), as `NN-name.png`."""
         metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
@@ -134,6 +147,14 @@ class Browser:
         path.write_bytes(base64.b64decode(capture["data"]))
         self.screenshots.append(path)
         return path
+
+    def shots_of_failure(self) -> list[Path]:
+        """Screenshots of the page as it stands, at desktop and at phone width."""
+        paths = []
+        for name, width in FAILURE_WIDTHS.items():
+            self.resize(width)
+            paths.append(self.shot(f"failure-{name}"))
+        return paths
 
     def quit(self) -> None:
         """End chromedriver and every browser process it started."""

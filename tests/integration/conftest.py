@@ -42,6 +42,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.browser import CALL_FAILED
 from harness.clients import Containerd, Podman
 from harness.cosign import PushedSignatures
 from harness.gateway import GatewayFactory, LocalGateway
@@ -50,6 +51,17 @@ from harness.moto_s3 import MotoS3
 from harness.registry import DockerRegistry
 from harness.tokens import TokenIssuer
 from harness.tools import require
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Note on the test item whether its call failed, for fixtures' teardown (the page's
+    browser keeps screenshots of a failure)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+
 
 REDIRECT_BUCKET = "upstream-redirect-blobs"
 

@@ -113,6 +113,14 @@ def test_the_deployed_build_is_for_arm64_lambda() -> None:
 
 
 @pytest.mark.parametrize("build", [sam.DEPLOY_BUILD, sam.HOST_BUILD], ids=["deploy", "host"])
+def test_the_page_ships_the_manual_as_a_file(build: Path) -> None:
+    """The page's `/README.md` is a link in the source tree; the build copies its bytes."""
+    manual = require_path(build / "RegistryFunction" / "page" / "README.md", "make sam-build")
+    assert not manual.is_symlink()
+    assert manual.read_bytes() == (ROOT / "README.md").read_bytes()
+
+
+@pytest.mark.parametrize("build", [sam.DEPLOY_BUILD, sam.HOST_BUILD], ids=["deploy", "host"])
 def test_the_layer_leaves_boto3_and_botocore_to_the_runtime(build: Path) -> None:
     layer = _layer(build)
     shipped = {path.name.split("-")[0].lower() for path in layer.iterdir()}

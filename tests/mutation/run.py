@@ -85,9 +85,15 @@ MODULES: dict[str, tuple[str, ...]] = {
     "registry/signatures.py": ("test_signatures.py", "test_wrapped.py", "test_retention.py"),
     "registry/verification.py": ("test_verification.py", "test_policy.py"),
     "registry/wrapped.py": ("test_wrapped.py", "test_retention.py"),
-    "registry/proxy.py": ("test_proxy.py", "test_referrers.py", "test_handler.py"),
+    "registry/proxy.py": (
+        "test_proxy.py",
+        "test_referrers.py",
+        "test_handler.py",
+        "test_page_routes.py",
+    ),
     "registry/service.py": (
         "test_service.py",
+        "test_page_routes.py",
         "test_handler.py",
         "test_descriptor_digests.py",
         "test_referrers.py",

@@ -10,18 +10,20 @@ import base64
 import json
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
 import app
 import page_routes
+import wiring
 from doubles.handler import handler_on_memory
 from doubles.upstream import MemoryUpstream, digest_of
+from harness.cosign import generate_key
 from harness.logins import htpasswd_line
 from ociwrap_local.events import LocalContext, build_event, decode_result
 
-PAGE = Path(__file__).resolve().parents[2] / "functions" / "registry" / "page"
+#: The page's files where the handler serves them from (the project's, in any test tree).
+PAGE = page_routes.PAGE_DIR
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 WRAP = "wrap/stub/team/base/1/with/stub/team/wrapper/1"
 
@@ -118,7 +120,16 @@ def test_the_page_has_no_inline_code_and_loads_nothing_from_elsewhere(call):
     assert [(tag, name) for tag, name, _ in markup.attributes if name.startswith("on")] == []
     assert [(tag, name) for tag, name, _ in markup.attributes if name == "style"] == []
     links = [value for _, name, value in markup.attributes if name in ("src", "href")]
-    assert links == ["/favicon.svg", "/page.css", "/page.js"]
+    assert links == [
+        "/favicon.svg",
+        "/page.css",
+        "/page.js",
+        "/README.md#:~:text=%23%23%20Wrapping%20images",
+        "/README.md#:~:text=%23%23%20Container%20tokens",
+        "/README.md#:~:text=%23%23%20Signing",
+        "/v1alpha/openapi.json",
+        "/v1alpha/signing-key",
+    ]
     for file in ("index.html", "page.css", "page.js"):
         text = (PAGE / file).read_text()
         assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text), file
@@ -138,6 +149,7 @@ def test_the_script_never_writes_markup():
         ("/page.css", "page.css", "text/css; charset=utf-8"),
         ("/page.js", "page.js", "text/javascript; charset=utf-8"),
         ("/favicon.svg", "favicon.svg", "image/svg+xml"),
+        ("/README.md", "README.md", "text/plain; charset=utf-8"),
     ],
 )
 def test_the_page_files_are_served_as_they_are(call, path, file, media_type):
@@ -165,6 +177,36 @@ def test_the_page_names_the_public_hostname(call, env):
     app.reset_service()
     body = call("GET", "/")[2]
     assert b'<meta name="ociwrap-registry-host" content="registry.example.org">' in body
+
+
+def test_the_manual_is_the_project_s_readme():
+    readme = PAGE.parents[2] / "README.md"
+    assert (PAGE / "README.md").read_bytes() == readme.read_bytes()
+
+
+def facts(body: bytes) -> dict[str, str]:
+    """The page's `ociwrap-*` meta tags: what it says of this deployment."""
+    found = re.findall(rb'<meta name="ociwrap-([a-z-]+)" content="([^"]*)">', body)
+    return {name.decode(): value.decode() for name, value in found}
+
+
+def test_the_page_says_the_token_lifetime_limit_and_whether_it_signs(call, env, tmp_path):
+    assert facts(call("GET", "/")[2]) == {
+        "registry-host": "",
+        "token-max-ttl": "2592000",
+        "signing": "",
+    }
+    key = tmp_path / "signing.pem"
+    key.write_bytes(generate_key()[0])
+    env.setenv("SIGNING_KEY_FILE", str(key))
+    env.setenv("PUBLIC_HOSTNAME", "registry.example.org")
+    env.setenv("TOKEN_MAX_TTL_SECONDS", "3600")
+    app.reset_service()
+    assert facts(call("GET", "/")[2]) == {
+        "registry-host": "registry.example.org",
+        "token-max-ttl": "3600",
+        "signing": "on",
+    }
 
 
 def test_with_logins_the_page_asks_for_one(call, env, tmp_path):
@@ -239,12 +281,65 @@ def test_layers_proxied_configs_and_heads_are_answered_as_ever(call, upstream):
     assert (status, body, headers["docker-content-digest"]) == (200, b"", layer)
     assert headers["content-length"] == str(manifest["layers"][0]["size"])
     assert asked_for(upstream, layer) == asked  # the size is known: nobody asked
-    proxied = json.loads(call("GET", "/v2/stub/team/base/manifests/1")[2])["config"]["digest"]
-    assert call("GET", f"/v2/stub/team/base/blobs/{proxied}", SAME_ORIGIN)[0] == 307
     config = manifest["config"]["digest"]
     status, headers, body = call("HEAD", f"/v2/{WRAP}/blobs/{config}", SAME_ORIGIN)
     assert (status, body) == (200, b"")
     assert headers["content-length"] == str(manifest["config"]["size"])
+
+
+def proxied_config(call, path: str) -> str:
+    return json.loads(call("GET", f"/v2/{path}/manifests/1")[2])["config"]["digest"]
+
+
+def test_a_base_or_wrapper_config_a_composition_read_is_given_to_the_page(call):
+    base, wrapper = (
+        proxied_config(call, "stub/team/base"),
+        proxied_config(call, "stub/team/wrapper"),
+    )
+    # Before a composition read it, the page gets the redirect like any client.
+    assert call("GET", f"/v2/stub/team/base/blobs/{base}", SAME_ORIGIN)[0] == 307
+    composed(call)
+    for path, digest, label in (
+        ("stub/team/base", base, None),
+        ("stub/team/wrapper", wrapper, "/w/run"),
+    ):
+        status, headers, body = call("GET", f"/v2/{path}/blobs/{digest}", SAME_ORIGIN)
+        assert (status, digest_of(body), headers["vary"]) == (200, digest, "Sec-Fetch-Site")
+        assert (json.loads(body)["config"].get("Labels") or {}).get("org.goci.wrapper") == label
+        # Any other client, or the same URL typed, still gets the redirect.
+        assert call("GET", f"/v2/{path}/blobs/{digest}")[0] == 307
+    # Held for one repository is not served under another: that one's upstream is asked.
+    status, _, body = call("GET", f"/v2/stub/team/wrapper/blobs/{base}", SAME_ORIGIN)
+    assert (status, json.loads(body)["errors"][0]["code"]) == (404, "BLOB_UNKNOWN")
+
+
+def test_only_json_objects_a_repository_gave_are_held_configs(call):
+    registry = wiring.service()
+    repo = registry.repository("stub/team/base")
+    held = registry.proxy.held_config
+    composed(call)
+    config = proxied_config(call, "stub/team/base")
+    size = len(held(repo, config, 1024 * 1024))
+    assert held(repo, config, size) is not None  # exactly at the limit
+    assert held(repo, config, size - 1) is None
+
+    store, links = registry.proxy.images.store, registry.proxy.images.links
+    for body in (b"\x1f\x8b a gzip layer", b"[1, 2]", b'"text"'):
+        digest = digest_of(body)
+        store.put_blob(digest, body)
+        links.add(repo, digest, len(body))
+        assert held(repo, digest, 1024) is None, body
+    body = b'{"config": {}}'
+    unsized, lying, missing = digest_of(body + b" "), digest_of(body + b"  "), digest_of(body)
+    store.put_blob(unsized, body + b" ")
+    links.add(repo, unsized)  # a link that does not say the size
+    store.put_blob(lying, body + b"  ")
+    links.add(repo, lying, 2)  # a link whose size is smaller than the bytes
+    links.add(repo, missing, len(body))  # linked, but the bucket lost the bytes
+    assert [held(repo, d, 1024) for d in (unsized, missing)] == [None, None]
+    assert held(repo, lying, len(body)) is None  # the bytes, not the link, meet the limit
+    store.put_blob(missing, body)
+    assert held(repo, missing, len(body)) == body
 
 
 def test_a_config_over_the_limit_keeps_its_redirect(call, env):

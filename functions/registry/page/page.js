@@ -122,6 +122,65 @@
     return configured && !configured.includes("{{") ? configured : window.location.host;
   }
 
+  /** A fact the HTML carries about this deployment (meta tags filled in by the function). */
+  function pageFact(name) {
+    const meta = document.querySelector(`meta[name="ociwrap-${name}"]`);
+    const value = meta ? meta.getAttribute("content").trim() : "";
+    return value.includes("{{") ? "" : value;
+  }
+
+  // -- token lifetimes --------------------------------------------------------------------
+
+  const DEFAULT_TTL_SECONDS = 86400;
+  const LIFETIMES = [3600, 86400, 7 * 86400, 30 * 86400];
+
+  /** "1 hour", "7 days", "36 hours": a lifetime as a person says it. */
+  function durationText(seconds) {
+    const units = [
+      [86400, "day"],
+      [3600, "hour"],
+      [60, "minute"],
+      [1, "second"],
+    ];
+    for (const [size, unit] of units) {
+      if (seconds >= size && seconds % size === 0) {
+        const count = seconds / size;
+        return `${count} ${unit}${count === 1 ? "" : "s"}`;
+      }
+    }
+    return `${seconds} seconds`;
+  }
+
+  /** "in 6 days", "in 3 hours": how far off `when` is, rounded as a person would. */
+  function relativeTime(when, now) {
+    const seconds = (when.getTime() - now) / 1000;
+    const format = new Intl.RelativeTimeFormat("en", { numeric: "always" });
+    const steps = [
+      [90, 1, "second"],
+      [90 * 60, 60, "minute"],
+      [36 * 3600, 3600, "hour"],
+    ];
+    for (const [below, size, unit] of steps) {
+      if (Math.abs(seconds) < below) return format.format(Math.round(seconds / size), unit);
+    }
+    return format.format(Math.round(seconds / 86400), "day");
+  }
+
+  function fillLifetimes() {
+    const max = Number(pageFact("token-max-ttl")) || 30 * 86400;
+    const choices = LIFETIMES.filter((seconds) => seconds <= max);
+    if (!choices.includes(max)) choices.push(max);
+    const preferred = choices.includes(DEFAULT_TTL_SECONDS) ? DEFAULT_TTL_SECONDS : Math.max(...choices);
+    byId("token-ttl").replaceChildren(
+      ...choices.map((seconds) => {
+        const option = el("option", { value: String(seconds), text: durationText(seconds) });
+        option.selected = seconds === preferred;
+        return option;
+      }),
+    );
+    byId("token-max").textContent = durationText(max);
+  }
+
   // -- the form ---------------------------------------------------------------------------
 
   const state = {
@@ -129,6 +188,7 @@
     token: null, // {key, reference, expiresAt} of the token made for the current request
     reference: null,
     plan: null,
+    answered: null, // what the answer below the reference is about (a reference or a preflight)
   };
 
   function renderWrappers(focusIndex) {
@@ -159,10 +219,14 @@
       show(remove, state.wrappers.length > 1);
       const row = el(
         "li",
-        { className: "wrapper-row" },
+        { className: "field wrapper-row" },
         el("label", { for: id, text: `Wrapper ${number}` }),
-        el("div", { className: "wrapper-line" }, input, remove),
-        el("p", { id: `${id}-error`, className: "field-error", hidden: "" }),
+        el(
+          "div",
+          { className: "field-body" },
+          el("div", { className: "wrapper-line" }, input, remove),
+          el("p", { id: `${id}-error`, className: "field-error", hidden: "" }),
+        ),
       );
       list.append(row);
     });
@@ -180,6 +244,7 @@
       input.setAttribute("aria-invalid", "true");
       error.textContent = message;
       show(error, true);
+      if (byId("advanced").contains(input)) byId("advanced").open = true;
     } else {
       input.removeAttribute("aria-invalid");
       error.textContent = "";
@@ -287,7 +352,28 @@
     if (Object.keys(request.env).length) body.env = request.env;
     if (request.entrypoint) body.entrypoint = request.entrypoint;
     if (request.platform) body.platforms = [request.platform];
-    return { kind: "token", reasons: [...new Set(reasons)], body, key: JSON.stringify(body) };
+    body.ttlSeconds = Number(byId("token-ttl").value) || DEFAULT_TTL_SECONDS;
+    return {
+      kind: "token",
+      reasons: [...new Set(reasons)],
+      body,
+      key: JSON.stringify(body),
+      checks: preflightChecks(request),
+    };
+  }
+
+  /** The wrap paths of the base with each wrapper: read before a token is made, they show a
+   * missing image, a wrapper without its label or a refused name at once. */
+  function preflightChecks(request) {
+    const base = request.base.parsed;
+    const basePath = imagePath(base);
+    if (`${basePath}/`.includes("/with/") || (base.tag && PIN.test(base.tag))) return [];
+    return request.wrappers
+      .filter((wrapper) => !(wrapper.parsed.tag && PIN.test(wrapper.parsed.tag)))
+      .map((wrapper) => ({
+        role: request.wrappers.length > 1 ? `wrapper ${request.wrappers.indexOf(wrapper) + 1}` : "wrapper",
+        name: `wrap/${basePath}/with/${imagePath(wrapper.parsed)}`,
+      }));
   }
 
   function update() {
@@ -298,8 +384,6 @@
     }
     let reference = null;
     const note = byId("plan-note");
-    const tokenButton = byId("create-token");
-    const tokenNote = byId("token-note");
     show(byId("token-error"), false);
     if (request.status === "invalid") {
       note.textContent = "Fix the fields marked above.";
@@ -307,21 +391,39 @@
       note.textContent = "Fill in a base image and a wrapper.";
     } else if (state.plan.kind === "path") {
       reference = state.plan.reference;
-      note.textContent = "One wrapper and nothing else: a wrap path, nothing to create.";
+      note.textContent = "One wrapper and nothing else: a wrap path, nothing to create, it never expires.";
     } else {
       note.textContent = `This needs a container token (${state.plan.reasons.join(", ")}): a short name the registry keeps for the request.`;
       reference = state.token ? state.token.reference : null;
     }
     const needsToken = Boolean(state.plan && state.plan.kind === "token" && !state.token);
-    show(tokenButton, needsToken);
-    tokenButton.disabled = false;
-    show(tokenNote, Boolean(state.token));
-    if (state.token) tokenNote.textContent = `Token created; it expires at ${state.token.expiresAt}.`;
+    show(byId("token-controls"), needsToken);
+    byId("create-token").disabled = false;
+    showExpiry();
     setReference(reference);
+    if (reference) scheduleAnswer({ kind: "reference", key: reference });
+    else if (needsToken && state.plan.checks.length) {
+      scheduleAnswer({ kind: "preflight", key: JSON.stringify(state.plan.checks), checks: state.plan.checks });
+    } else scheduleAnswer(null);
+  }
+
+  /** When the token expires: relative, the exact time on hover, and what happens then. */
+  function showExpiry() {
+    const token = state.token;
+    show(byId("token-note"), Boolean(token));
+    show(byId("token-warning"), Boolean(token));
+    if (!token) return;
+    const when = new Date(token.expiresAt);
+    const time = byId("token-expiry");
+    time.setAttribute("datetime", when.toISOString());
+    time.setAttribute("title", `${when.toString()} (${when.toISOString()})`);
+    time.textContent = relativeTime(when, Date.now());
+    byId("token-warning").textContent =
+      `The reference stops working then: pulls of it fail once the token has expired (${when.toISOString()}). ` +
+      "For CI, choose a longer lifetime and make a new token before then, or use a wrap path (one wrapper, no overrides), which never expires.";
   }
 
   function setReference(reference) {
-    const changed = reference !== state.reference;
     state.reference = reference;
     show(byId("reference-row"), Boolean(reference));
     show(byId("snippets"), Boolean(reference));
@@ -330,7 +432,6 @@
     byId("reference").textContent = reference;
     const snippets = snippetsFor(reference);
     for (const [id, text] of Object.entries(snippets)) byId(id).textContent = text;
-    if (changed) resetInspect();
   }
 
   function snippetsFor(reference) {
@@ -338,12 +439,15 @@
     return {
       "snippet-docker": `docker run --rm ${reference}`,
       "snippet-podman": `podman run --rm ${plainHttp ? "--tls-verify=false " : ""}${reference}`,
-      "snippet-woodpecker": [
-        "steps:",
-        "  test:",
-        `    image: ${reference}`,
-        "    commands:",
-        "      - ./run-tests",
+      "snippet-kubernetes": [
+        "apiVersion: v1",
+        "kind: Pod",
+        "metadata:",
+        "  name: wrapped",
+        "spec:",
+        "  containers:",
+        "    - name: main",
+        `      image: ${reference}`,
       ].join("\n"),
       "snippet-github": [
         "jobs:",
@@ -355,19 +459,86 @@
         "      - run: ./run-tests",
       ].join("\n"),
       "snippet-gitlab": ["test:", `  image: ${reference}`, "  script:", "    - ./run-tests"].join("\n"),
+      "snippet-woodpecker": [
+        "steps:",
+        "  test:",
+        `    image: ${reference}`,
+        "    commands:",
+        "      - ./run-tests",
+      ].join("\n"),
     };
+  }
+
+  // -- snippet tabs -------------------------------------------------------------------------
+
+  const TAB_KEY = "ociwrap.snippet";
+
+  function tabs() {
+    return [...byId("snippet-tabs").querySelectorAll('[role="tab"]')];
+  }
+
+  function selectTab(tab, focus) {
+    for (const other of tabs()) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      other.tabIndex = selected ? 0 : -1;
+      show(byId(other.getAttribute("aria-controls")), selected);
+    }
+    if (focus) tab.focus();
+    try {
+      window.localStorage.setItem(TAB_KEY, tab.id);
+    } catch {
+      // Storage refused (private mode, a policy): the choice lasts this visit only.
+    }
+  }
+
+  function startTabs() {
+    let remembered = null;
+    try {
+      remembered = window.localStorage.getItem(TAB_KEY);
+    } catch {
+      remembered = null;
+    }
+    const first = tabs().find((tab) => tab.id === remembered) || tabs()[0];
+    selectTab(first, false);
+    const list = byId("snippet-tabs");
+    list.addEventListener("click", (event) => {
+      const tab = event.target.closest('[role="tab"]');
+      if (tab) selectTab(tab, false);
+    });
+    list.addEventListener("keydown", (event) => {
+      const all = tabs();
+      const index = all.indexOf(document.activeElement);
+      if (index < 0) return;
+      const moves = {
+        ArrowRight: (index + 1) % all.length,
+        ArrowLeft: (index - 1 + all.length) % all.length,
+        Home: 0,
+        End: all.length - 1,
+      };
+      if (!(event.key in moves)) return;
+      event.preventDefault();
+      selectTab(all[moves[event.key]], true);
+    });
   }
 
   // -- talking to the registry -----------------------------------------------------------
 
-  class RegistryFailure extends Error {}
+  class RegistryFailure extends Error {
+    constructor(message, code) {
+      super(message);
+      this.code = code || "";
+    }
+  }
 
   /** The registry's own words for a failed answer: its JSON errors, else the status. */
   async function failure(response, what) {
     let detail = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+    let code = "";
     try {
       const body = await response.json();
       if (body && Array.isArray(body.errors) && body.errors.length) {
+        code = String(body.errors[0].code || "");
         detail = body.errors
           .map((entry) => [entry.code, entry.message].filter(Boolean).join(": "))
           .join("; ");
@@ -378,7 +549,7 @@
     } catch {
       // Not JSON: the status says it.
     }
-    return new RegistryFailure(`${what}: ${detail}`);
+    return new RegistryFailure(`${what}: ${detail}`, code);
   }
 
   /** A request to this registry, same origin (URLs from location.origin never carry a login). */
@@ -403,6 +574,22 @@
       return { body: await response.json(), response };
     } catch {
       throw new RegistryFailure(`${what}: the registry's answer is not JSON`);
+    }
+  }
+
+  /** A config the registry holds, as JSON; null when it answers with a redirect instead
+   * (a config no composition read: the page does not follow it to another origin). */
+  async function heldConfig(repository, digest) {
+    try {
+      const response = await fetch(new URL(`/v2/${repository}/blobs/${digest}`, window.location.origin), {
+        credentials: "same-origin",
+        cache: "no-store",
+        redirect: "manual",
+        headers: { Accept: "application/json, */*" },
+      });
+      return response.ok ? await response.json() : null;
+    } catch {
+      return null;
     }
   }
 
@@ -437,15 +624,81 @@
     }
   }
 
-  // -- inspect ----------------------------------------------------------------------------
+  // -- the answer: what the reference runs, or why it cannot ------------------------------
 
+  const ANSWER_DELAY_MS = 400;
+  let answerTimer = 0;
   let inspection = 0; // the newest inspection; older ones drop their results
 
-  function resetInspect() {
+  /** Answer for `target` once typing pauses; nothing new when it is what is shown already. */
+  function scheduleAnswer(target) {
+    const key = target ? `${target.kind}:${target.key}` : null;
+    if (key === state.answered) return;
+    state.answered = key;
+    clearTimeout(answerTimer);
+    resetAnswer();
+    if (!target) return;
+    answerTimer = setTimeout(() => answer(target), ANSWER_DELAY_MS);
+  }
+
+  function answer(target) {
+    clearTimeout(answerTimer);
+    if (target.kind === "reference") inspect();
+    else preflight(target.checks);
+  }
+
+  function resetAnswer() {
     inspection += 1;
     show(byId("inspect-result"), false);
     show(byId("inspect-error"), false);
     byId("inspect-status").textContent = "";
+  }
+
+  /** What a person can do about a refusal, from the registry's code and words. */
+  function hintFor(failed) {
+    const text = failed.message;
+    if (text.includes("org.goci.wrapper")) {
+      return "A wrapper image names the script to run in its org.goci.wrapper label: add LABEL org.goci.wrapper=/usr/local/bin/wrap.sh (an executable in the image) to the wrapper's Containerfile, then build and push it again.";
+    }
+    if (text.includes("has no layers")) return "A wrapper image must add at least one layer: the one with its script.";
+    if (failed.code === "DENIED") {
+      return "This registry refuses that image: its operator decides which registries it reaches (UPSTREAM_ALLOW) and which wrappers it takes (WRAPPER_POLICY).";
+    }
+    if (["MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN"].includes(failed.code)) {
+      return "Check the image's name and tag: the registry it names does not have it (or needs a login this registry lacks).";
+    }
+    if (failed.code === "UNAUTHORIZED") return "The registry the image is on asked for a login this registry does not have.";
+    if (failed.code === "NAME_INVALID") return "This registry cannot read that name; see the hint under the field.";
+    return "";
+  }
+
+  function showFailure(failed) {
+    byId("inspect-status").textContent = "";
+    byId("inspect-error-text").textContent = failed.message;
+    const hint = hintFor(failed);
+    byId("inspect-error-hint").textContent = hint;
+    show(byId("inspect-error-hint"), Boolean(hint));
+    show(byId("inspect-result"), false);
+    show(byId("inspect-error"), true);
+  }
+
+  /** Before a token exists: read the base with each wrapper through its wrap path, so what
+   * would stop the token's image shows before anyone creates it. */
+  async function preflight(checks) {
+    resetAnswer();
+    const mine = inspection;
+    byId("inspect-status").textContent = "Reading the base and the wrappers…";
+    try {
+      for (const check of checks) {
+        await getJson(`/v2/${check.name}/manifests/latest`, MANIFEST_ACCEPT, `With ${check.role}, the registry refused the image`);
+        if (mine !== inspection) return;
+      }
+      byId("inspect-status").textContent =
+        "The base and the wrappers compose. Create the token to see what the image will run.";
+    } catch (error) {
+      if (!(error instanceof RegistryFailure)) throw error;
+      if (mine === inspection) showFailure(error);
+    }
   }
 
   /** name and tag of `host/name:tag`, for /v2/<name>/manifests/<tag> on this origin. */
@@ -475,7 +728,7 @@
   async function inspect() {
     const reference = state.reference;
     if (!reference) return;
-    resetInspect();
+    resetAnswer();
     const mine = inspection;
     const status = byId("inspect-status");
     status.textContent = "Reading the manifest…";
@@ -492,15 +745,33 @@
         name,
         digest: top.response.headers.get("Docker-Content-Digest") || "",
         entries,
+        envOverrides: tokenEnvNames(reference),
       };
+      view.signature = await signatureOf(view);
       await showPlatform(view, entries ? preferredEntry(entries) : null, top.body, mine);
     } catch (error) {
       if (!(error instanceof RegistryFailure)) throw error;
-      if (mine !== inspection) return;
-      status.textContent = "";
-      const box = byId("inspect-error");
-      box.textContent = error.message;
-      show(box, true);
+      if (mine === inspection) showFailure(error);
+    }
+  }
+
+  /** The names a token made here sets in the environment; null when not known. */
+  function tokenEnvNames(reference) {
+    const current = state.plan;
+    if (!state.token || state.token.reference !== reference || !current || current.kind !== "token") return null;
+    return new Set(Object.keys(current.body.env || {}));
+  }
+
+  /** Whether the registry signed the image (cosign's `sha256-<hex>.sig` tag), when it signs. */
+  async function signatureOf(view) {
+    if (pageFact("signing") !== "on" || !DIGEST.test(view.digest)) return { signing: false };
+    const tag = `sha256-${view.digest.slice("sha256:".length)}.sig`;
+    try {
+      await getJson(`/v2/${view.name}/manifests/${tag}`, MANIFEST_ACCEPT, "The signature could not be read");
+      return { signing: true, signed: true, tag };
+    } catch (error) {
+      if (!(error instanceof RegistryFailure)) throw error;
+      return { signing: true, signed: false, problem: error.message };
     }
   }
 
@@ -525,33 +796,38 @@
     if (manifest.config.size <= CONFIG_MAX_BYTES) {
       config = (await getJson(`/v2/${view.name}/blobs/${manifest.config.digest}`, "application/json, */*", "The registry refused the config")).body;
     }
-    status.textContent = "Reading where the layers come from…";
-    const origins = await layerOrigins(manifest);
+    status.textContent = "Reading where everything comes from…";
+    const origins = await readOrigins(manifest);
     if (mine !== inspection) return;
     render(view, entry, digest, manifest, config, origins);
     const layers = manifest.layers || [];
     status.textContent = `Inspected: ${layers.length} layer${layers.length === 1 ? "" : "s"}.`;
   }
 
-  /** digest → "base" / "wrapper" (/ "wrapper N"), from the manifests the annotations name. */
-  async function layerOrigins(manifest) {
+  /** The base and wrappers the annotations name, with their manifests and (when the
+   * registry holds them) configs: where layers and settings come from. */
+  async function readOrigins(manifest) {
     const notes = manifest.annotations || {};
     const sources = [];
     if (notes[ANNOTATION.baseName] && notes[ANNOTATION.baseDigest]) {
-      sources.push({ label: "base", name: notes[ANNOTATION.baseName], digest: notes[ANNOTATION.baseDigest] });
+      sources.push({ role: "base", label: "base", name: notes[ANNOTATION.baseName], digest: notes[ANNOTATION.baseDigest] });
     }
     const names = (notes[ANNOTATION.wrapperNames] || "").split(",").filter(Boolean);
     const digests = (notes[ANNOTATION.wrapperDigests] || "").split(",").filter(Boolean);
     names.forEach((wrapperName, index) => {
       if (!digests[index]) return;
       const label = names.length > 1 ? `wrapper ${index + 1}` : "wrapper";
-      sources.push({ label, name: wrapperName, digest: digests[index] });
+      sources.push({ role: "wrapper", number: index + 1, label, name: wrapperName, digest: digests[index] });
     });
-    const origins = { byDigest: new Map(), problems: [] };
+    const origins = { byDigest: new Map(), problems: [], wrapperCount: names.length, base: null, wrappers: [] };
     const results = await Promise.allSettled(
-      sources.map((source) =>
-        getJson(`/v2/${repositoryOf(source.name)}/manifests/${source.digest}`, MANIFEST_ACCEPT, `The ${source.label}'s manifest could not be read`),
-      ),
+      sources.map(async (source) => {
+        const repository = repositoryOf(source.name);
+        const read = await getJson(`/v2/${repository}/manifests/${source.digest}`, MANIFEST_ACCEPT, `The ${source.label}'s manifest could not be read`);
+        const configDigest = read.body.config && read.body.config.digest;
+        const config = DIGEST.test(configDigest || "") ? await heldConfig(repository, configDigest) : null;
+        return { manifest: read.body, config };
+      }),
     );
     results.forEach((result, index) => {
       const source = sources[index];
@@ -559,7 +835,10 @@
         origins.problems.push(result.reason.message);
         return;
       }
-      for (const layer of result.value.body.layers || []) {
+      const config = result.value.config && typeof result.value.config === "object" ? result.value.config : null;
+      if (source.role === "base") origins.base = { ...source, config };
+      else origins.wrappers.push({ ...source, config });
+      for (const layer of result.value.manifest.layers || []) {
         if (!origins.byDigest.has(layer.digest)) {
           origins.byDigest.set(layer.digest, { label: source.label, name: source.name });
         }
@@ -590,6 +869,57 @@
     return typeof value === "string" && value ? value : unset;
   }
 
+  // -- where each setting comes from ----------------------------------------------------------
+
+  /** What the composition's own history entry says was overridden (entrypoint, cmd, env…). */
+  function overridden(config) {
+    const history = Array.isArray(config.history) ? config.history : [];
+    const entry = history.find((item) => item && typeof item.created_by === "string" && item.created_by.startsWith("ociwrap: overrides "));
+    return new Set(entry ? entry.created_by.slice("ociwrap: overrides ".length).split(", ") : []);
+  }
+
+  /** Each entrypoint and command word with where it comes from. */
+  function runSources(entrypoint, cmd, changed, wrapperCount) {
+    const script = (number) => (wrapperCount > 1 ? `wrapper ${number}'s script` : "wrapper's script");
+    return [
+      ...entrypoint.map((word, index) => {
+        let source = "base entrypoint";
+        if (changed.has("entrypoint")) source = "entrypoint override";
+        else if (index < wrapperCount) source = script(index + 1);
+        return { part: "entrypoint", word, source };
+      }),
+      ...cmd.map((word) => ({ part: "cmd", word, source: changed.has("cmd") ? "command override" : "base command" })),
+    ];
+  }
+
+  function envOf(config) {
+    const inner = config && config.config;
+    const env = inner && Array.isArray(inner.Env) ? inner.Env : [];
+    return env.filter((item) => typeof item === "string");
+  }
+
+  function envName(entry) {
+    const equals = entry.indexOf("=");
+    return equals >= 0 ? entry.slice(0, equals) : entry;
+  }
+
+  /** Where one variable of the composed environment comes from: the override that set it,
+   * the last wrapper that set it to this value, or the base (which keeps its PATH). */
+  function envSource(entry, origins, changed, envOverrides) {
+    const name = envName(entry);
+    if (envOverrides && envOverrides.has(name)) return "override";
+    const baseEnv = origins.base && origins.base.config ? envOf(origins.base.config) : null;
+    const basePath = name === "PATH" && baseEnv && baseEnv.some((item) => envName(item) === "PATH");
+    if (!basePath) {
+      for (const wrapper of [...origins.wrappers].reverse()) {
+        if (wrapper.config && envOf(wrapper.config).includes(entry)) return wrapper.label;
+      }
+    }
+    if (baseEnv && baseEnv.includes(entry)) return "base";
+    if (changed.has("env")) return "override";
+    return "";
+  }
+
   function render(view, entry, digest, manifest, config, origins) {
     const notes = manifest.annotations || {};
     byId("inspect-digest").textContent = digest || "(not given)";
@@ -598,46 +928,24 @@
       (notes[ANNOTATION.wrapperNames] || "").split(",").filter(Boolean).join(", "),
       "(not given)",
     );
-
-    const platformBlock = byId("platform-block");
-    show(platformBlock, Boolean(view.entries));
-    if (view.entries) {
-      byId("inspect-platforms").replaceChildren(
-        ...view.entries.map((item) => el("li", { text: platformText(item.platform) })),
-      );
-      const select = byId("platform-choice");
-      select.replaceChildren(
-        ...view.entries.map((item, index) => {
-          const option = el("option", { value: String(index), text: platformText(item.platform) });
-          option.selected = item === entry;
-          return option;
-        }),
-      );
-      select.onchange = () => {
-        const chosen = view.entries[Number(select.value)];
-        inspection += 1;
-        const mine = inspection;
-        showPlatform(view, chosen, null, mine).catch((error) => {
-          if (!(error instanceof RegistryFailure)) throw error;
-          const box = byId("inspect-error");
-          box.textContent = error.message;
-          show(box, true);
-        });
-      };
-    }
+    renderSignature(view.signature);
+    renderPlatforms(view, entry);
 
     const inner = (config && config.config) || {};
+    const changed = config ? overridden(config) : new Set();
     const entrypoint = Array.isArray(inner.Entrypoint) ? inner.Entrypoint : [];
     const cmd = Array.isArray(inner.Cmd) ? inner.Cmd : [];
     const run = byId("inspect-run");
     if (!config) {
       run.replaceChildren(el("li", { text: `The config is ${formatBytes(manifest.config.size)}, too large to show here.` }));
     } else {
-      const items = [
-        ...entrypoint.map((word) => ["entrypoint", word]),
-        ...cmd.map((word) => ["cmd", word]),
-      ].map(([part, word]) =>
-        el("li", { className: part }, el("code", { text: word }), el("span", { className: "part", text: part === "cmd" ? "command" : "entrypoint" })),
+      const items = runSources(entrypoint, cmd, changed, origins.wrapperCount).map((item) =>
+        el(
+          "li",
+          { className: item.part, "data-source": item.source },
+          el("code", { text: item.word }),
+          el("span", { className: "part", text: item.source }),
+        ),
       );
       run.replaceChildren(...(items.length ? items : [el("li", { text: "Nothing: no entrypoint and no command." })]));
     }
@@ -645,13 +953,19 @@
     byId("inspect-workdir").textContent = textOrUnset(inner.WorkingDir, "(not set: /)");
     byId("inspect-user").textContent = textOrUnset(inner.User, "(not set: root)");
 
-    const env = Array.isArray(inner.Env) ? inner.Env : [];
+    const env = Array.isArray(inner.Env) ? inner.Env.map(String) : [];
     byId("inspect-env").tBodies[0].replaceChildren(
       ...env.map((line) => {
-        const equals = String(line).indexOf("=");
-        const key = equals >= 0 ? line.slice(0, equals) : line;
-        const value = equals >= 0 ? line.slice(equals + 1) : "";
-        return el("tr", {}, el("td", {}, el("code", { text: key })), el("td", {}, el("code", { text: value })));
+        const key = envName(line);
+        const value = line.length > key.length ? line.slice(key.length + 1) : "";
+        const source = envSource(line, origins, changed, view.envOverrides);
+        return el(
+          "tr",
+          {},
+          el("td", {}, el("code", { text: key })),
+          el("td", {}, el("code", { text: value })),
+          el("td", { className: `from ${source.split(" ")[0]}`, text: source || "not known" }),
+        );
       }),
     );
 
@@ -681,6 +995,50 @@
     show(byId("inspect-result"), true);
   }
 
+  function renderSignature(signature) {
+    const box = byId("inspect-signature");
+    if (!signature || !signature.signing) {
+      box.replaceChildren("Not signed: this registry does not sign what it composes.");
+    } else if (signature.signed) {
+      box.replaceChildren(
+        el("span", { className: "signed", text: "Signed by this registry" }),
+        " (cosign, tag ",
+        el("code", { text: signature.tag }),
+        "): verify it with ",
+        el("a", { href: "/v1alpha/signing-key", text: "the public key" }),
+        ".",
+      );
+    } else {
+      box.replaceChildren(`Not signed: ${signature.problem}`);
+    }
+  }
+
+  function renderPlatforms(view, entry) {
+    const platformBlock = byId("platform-block");
+    show(platformBlock, Boolean(view.entries));
+    if (!view.entries) return;
+    byId("inspect-platforms").replaceChildren(
+      ...view.entries.map((item) => el("li", { text: platformText(item.platform) })),
+    );
+    const select = byId("platform-choice");
+    select.replaceChildren(
+      ...view.entries.map((item, index) => {
+        const option = el("option", { value: String(index), text: platformText(item.platform) });
+        option.selected = item === entry;
+        return option;
+      }),
+    );
+    select.onchange = () => {
+      const chosen = view.entries[Number(select.value)];
+      inspection += 1;
+      const mine = inspection;
+      showPlatform(view, chosen, null, mine).catch((error) => {
+        if (!(error instanceof RegistryFailure)) throw error;
+        showFailure(error);
+      });
+    };
+  }
+
   // -- copying ----------------------------------------------------------------------------
 
   async function copy(button) {
@@ -708,7 +1066,10 @@
   // -- wiring -----------------------------------------------------------------------------
 
   function start() {
+    show(byId("key-item"), pageFact("signing") === "on");
+    fillLifetimes();
     renderWrappers();
+    startTabs();
     const form = byId("wrap-form");
     form.addEventListener("input", (event) => {
       const index = event.target.getAttribute("data-index");
@@ -717,11 +1078,14 @@
       }
       update();
     });
+    form.addEventListener("change", (event) => {
+      if (event.target.id === "token-ttl") update();
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       update();
       if (state.plan && state.plan.kind === "token" && !state.token) createToken();
-      else if (state.reference) inspect();
+      else if (state.reference) answer({ kind: "reference", key: state.reference });
     });
     byId("wrapper-list").addEventListener("click", (event) => {
       const button = event.target.closest(".remove-wrapper");
@@ -737,11 +1101,13 @@
       renderWrappers(state.wrappers.length - 1);
       update();
     });
-    byId("inspect").addEventListener("click", () => inspect());
+    byId("inspect").addEventListener("click", () => answer({ kind: "reference", key: state.reference }));
     document.addEventListener("click", (event) => {
       const button = event.target.closest("button.copy");
       if (button) copy(button);
     });
+    // The expiry is relative ("in 6 days"): keep it true while the page stays open.
+    setInterval(showExpiry, 60000);
     update();
   }
 

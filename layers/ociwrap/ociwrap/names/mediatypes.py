@@ -41,6 +41,10 @@ DOCKER_SCHEMA1_SIGNED_MANIFEST = "application/vnd.docker.distribution.manifest.v
 COSIGN_SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_SIGNATURE_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
+# Attestations: in-toto statements in DSSE envelopes, as `cosign attest` stores them.
+IN_TOTO = "application/vnd.in-toto+json"
+DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
+
 # Everything else this registry answers or stores.
 OCTET_STREAM = "application/octet-stream"
 JSON = "application/json"
@@ -49,6 +53,7 @@ HTML = "text/html; charset=utf-8"
 CSS = "text/css; charset=utf-8"
 JAVASCRIPT = "text/javascript; charset=utf-8"
 SVG = "image/svg+xml"
+PLAIN_TEXT = "text/plain; charset=utf-8"
 #: `Accept` values that stand for every type.
 WILDCARDS = frozenset({"*/*", "application/*"})
 

@@ -63,6 +63,23 @@ class ProxyService:
     def blob_size(self, repo: Repository, digest: str) -> BlobSize:
         return self.blobs.size(repo, digest)
 
+    def held_config(self, repo: Repository, digest: str, limit: int) -> bytes | None:
+        """A config of `repo` read already (for a composition), when it is at most `limit`
+        bytes of JSON: where a wrapped image's settings come from is read from it. None
+        for anything else, held or not (a layer, a larger blob): nothing is fetched for
+        this, so no layer flows through."""
+        link = self.images.links.get(repo, digest)
+        if link is None or link.size is None or link.size > limit:
+            return None
+        data = self.images.store.get_blob(digest)
+        if data is None or len(data) > limit:
+            return None
+        try:
+            value = parse_json(data)
+        except DocumentError:
+            return None
+        return data if isinstance(value, dict) else None
+
     def referrers(self, repo: Repository, digest: str, artifact_type: str | None) -> Referrers:
         """The upstream's referrers of `digest`; for an upstream without the referrers API,
         the index its referrers tag (`sha256-<hex>`) holds; else none."""

@@ -104,6 +104,17 @@ class RegistryService:
         recipe = self.recipe(name)
         return self.wrapped.generated_blob(recipe, digest) if recipe is not None else None
 
+    def readable_config(self, name: str, digest: str, limit: int) -> bytes | None:
+        """A config of at most `limit` bytes this registry holds for the name: a wrapped
+        name's generated one, or a proxied name's that a composition read. None for every
+        other blob, which stays a redirect."""
+        check_digest(digest)
+        recipe = self.recipe(name)
+        if recipe is not None:
+            body = self.wrapped.generated_blob(recipe, digest)
+            return body if body is not None and len(body) <= limit else None
+        return self.proxy.held_config(self.repository(name), digest, limit)
+
     def referrers(self, name: str, digest: str, artifact_type: str | None) -> Referrers:
         check_digest(digest)
         recipe = self.recipe(name)
