@@ -59,6 +59,7 @@ def record(event: dict, result: dict, stats: RequestStats, started: float) -> No
             "compositions": stats.events["compositions"],
             "stale": stats.events["stale"],
             "signatures": stats.events["signatures"],
+            "attestations": stats.events["attestations"],
             "ms": milliseconds,
         },
     )
@@ -73,6 +74,7 @@ def record(event: dict, result: dict, stats: RequestStats, started: float) -> No
         ("Compositions", "compositions"),
         ("StaleAnswers", "stale"),
         ("Signatures", "signatures"),
+        ("Attestations", "attestations"),
     ):
         if stats.events[key]:
             metrics.add_metric(name_, MetricUnit.Count, stats.events[key])

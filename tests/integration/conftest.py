@@ -44,7 +44,7 @@ import pytest
 
 from harness.browser import CALL_FAILED
 from harness.clients import Containerd, Podman
-from harness.cosign import PushedSignatures
+from harness.cosign import PushedSignatures, generate_key
 from harness.gateway import GatewayFactory, LocalGateway
 from harness.images import Artifact, Pushed, push_catalog, standard_images, write_oci_layout
 from harness.moto_s3 import MotoS3
@@ -133,6 +133,15 @@ def image_layout(
 ) -> Path:
     """An OCI layout holding every ready-made image (refs as in `standard_images()`)."""
     return write_oci_layout(tmp_path_factory.mktemp("images") / "layout", image_artifacts)
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A P-256 key file for SIGNING_KEY_FILE, and its public key (PEM)."""
+    private, public = generate_key()
+    path = tmp_path_factory.mktemp("signing") / "signing.pem"
+    path.write_bytes(private)
+    return path, public
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,13 @@ into the bucket) and proxies its base and wrapper. Then one kind of cached objec
 deleted from the bucket, as the lifecycle rules do after CACHE_RETENTION_DAYS, and a new
 gateway on the same bucket (what meets the bucket days later: no instance lives that long) is pulled
 with skopeo, the wrap by digest and by tag, its base and wrapper as proxied names: every
-digest, signatures included, is what it was, and what was deleted is in the bucket again
+digest, signatures and provenance included, is what it was, and what was deleted is in the bucket again
 (each was needed by one of these pulls).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import requests
@@ -35,14 +34,6 @@ ACCEPT = {"Accept": f"{OCI_INDEX}, {OCI_MANIFEST}"}
 CACHE = ("manifests/", "blobs/", "tags/upstream/", "tags/links/", "tags/compositions/")
 
 
-@pytest.fixture(scope="module")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    private, public = cosign.generate_key()
-    path = tmp_path_factory.mktemp("signing") / "signing.pem"
-    path.write_bytes(private)
-    return path, public
-
-
 def manifest_key(digest: str) -> str:
     return f"manifests/sha256/{digest.split(':')[1]}"
 
@@ -60,13 +51,15 @@ def fetch(gw, ref: str) -> tuple[str, dict]:
 @dataclass
 class Composition:
     """The digests of the wrap as a gateway serves it: index, platforms, their configs and
-    layers, and the signature of each manifest with its blobs."""
+    layers, and the signature and provenance of each manifest with their blobs."""
 
     manifests: list[str] = field(default_factory=list)
     configs: set[str] = field(default_factory=set)
     layers: set[str] = field(default_factory=set)
     signatures: list[str] = field(default_factory=list)
     signature_blobs: set[str] = field(default_factory=set)
+    attestations: list[str] = field(default_factory=list)
+    attestation_blobs: set[str] = field(default_factory=set)
 
 
 def composition(gw) -> Composition:
@@ -82,13 +75,20 @@ def composition(gw) -> Composition:
         found.signatures.append(signed)
         found.signature_blobs |= {signature["config"]["digest"]}
         found.signature_blobs |= {layer["digest"] for layer in signature["layers"]}
+        attested, attestation = fetch(gw, f"sha256-{digest.removeprefix('sha256:')}.att")
+        found.attestations.append(attested)
+        found.attestation_blobs |= {attestation["config"]["digest"]}
+        found.attestation_blobs |= {layer["digest"] for layer in attestation["layers"]}
     return found
 
 
 def cached(moto_s3: MotoS3, bucket: str, made: Composition) -> dict[str, set[str]]:
     """The bucket's keys by the kind of cached object they hold."""
     every = set(moto_s3.keys(bucket))
-    ours = {blob_key(d) for d in made.configs | made.layers | made.signature_blobs}
+    ours = {
+        blob_key(d)
+        for d in made.configs | made.layers | made.signature_blobs | made.attestation_blobs
+    }
     return {
         "mirrored layers": {blob_key(d) for d in made.layers},
         "composed manifests": {manifest_key(d) for d in made.manifests}
@@ -98,6 +98,8 @@ def cached(moto_s3: MotoS3, bucket: str, made: Composition) -> dict[str, set[str
         "tag records": {key for key in every if key.startswith("tags/upstream/")},
         "signatures": {manifest_key(d) for d in made.signatures}
         | {blob_key(d) for d in made.signature_blobs},
+        "attestations": {manifest_key(d) for d in made.attestations}
+        | {blob_key(d) for d in made.attestation_blobs},
         "everything the lifecycle expires": {k for k in every if k.startswith(CACHE)},
     }
 
@@ -111,6 +113,7 @@ def cached(moto_s3: MotoS3, bucket: str, made: Composition) -> dict[str, set[str
         "upstream config copies",
         "tag records",
         "signatures",
+        "attestations",
         "everything the lifecycle expires",
     ],
 )
@@ -136,7 +139,7 @@ def test_what_the_lifecycle_removes_is_made_again_by_the_next_pull(
     skopeo_copy(f"{later.host}/{WRAP}:latest", tmp_path / "by-tag", all=True)
     for number, name in enumerate(PROXIED):
         skopeo_copy(f"{later.host}/{name}", tmp_path / f"proxied-{number}", all=True)
-    assert composition(later) == made  # the same digests, the signatures' too
+    assert composition(later) == made  # the same digests, the signatures' and provenance's too
     for digest in made.manifests:
         cosign.verify(later.url, WRAP, digest, signing_key[1], f"{PUBLIC_HOSTNAME}/{WRAP}")
     assert deleted <= set(moto_s3.keys(first.bucket)), "what was deleted is there again"

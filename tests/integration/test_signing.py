@@ -33,15 +33,6 @@ SIG_ARTIFACT = "application/vnd.dev.cosign.artifact.sig.v1+json"
 ACCEPT = {"Accept": f"{OCI_INDEX}, {OCI_MANIFEST}"}
 
 
-@pytest.fixture(scope="module")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    """A P-256 key file for SIGNING_KEY_FILE, and its public key."""
-    private, public = cosign.generate_key()
-    path = tmp_path_factory.mktemp("signing") / "signing.pem"
-    path.write_bytes(private)
-    return path, public
-
-
 def signing_env(key: tuple[Path, bytes]) -> dict[str, str]:
     return {"SIGNING_KEY_FILE": str(key[0]), "PUBLIC_HOSTNAME": PUBLIC_HOSTNAME}
 
@@ -219,7 +210,9 @@ def test_referrers_of_wrapped_and_proxied_names(gateway, signing_key, pushed_ima
     assert answer.headers["Content-Type"] == OCI_INDEX
     index = answer.json()
     assert (index["schemaVersion"], index["mediaType"]) == (2, OCI_INDEX)
-    [entry] = index["manifests"]
+    # the signature, then the provenance (tests/integration/test_provenance.py)
+    entry, provenance = index["manifests"]
+    assert provenance["artifactType"] == "application/vnd.in-toto+json"
     tag = cosign.signature_tag(digest)
     signature = requests.get(f"{gw.url}/v2/{WRAP}/manifests/{tag}", headers=ACCEPT, timeout=10)
     assert entry == {

@@ -288,11 +288,6 @@ def test_kms_signer_refuses_other_key_specs():
         KmsSigner(kms, key_id).public_key_pem()
 
 
-def test_kms_signer_refuses_payloads_kms_cannot_take_raw():
-    with pytest.raises(RegistryError, match="too large"):
-        KmsSigner(None, "k").sign(b"x" * 4097)
-
-
 # -- exact bytes and boundaries ------------------------------------------------------------
 
 

@@ -15,8 +15,10 @@ import pytest
 from ociwrap.bucket.records import (
     COMPOSITION_VERSION,
     TagRecord,
+    attestation_key,
     composition_key,
     link_key,
+    provenance_key,
     signature_key,
     source_key,
     tag_record_key,
@@ -69,12 +71,20 @@ def test_links_sources_tokens_and_signatures_have_their_own_keys():
     assert signature_key("key9", reference, DIGEST) == (
         f"tags/signatures/key9/{sha(reference)[:40]}/{HEX}.json"
     )
+    assert provenance_key(DIGEST) == f"tags/provenance/{HEX}.json"
+    assert attestation_key("key9", reference, DIGEST) == (
+        f"tags/attestations/key9/{sha(reference)[:40]}/{HEX}.json"
+    )
+
+
+#: The scope of the wrap of busybox:1 with tools:1: sha256 of "<base>|<wrapper>", 40 digits.
+WRAP_SCOPE = sha("docker.io/library/busybox:1|local/team/tools:1")[:40]
 
 
 def recipe(**changes) -> Recipe:
     fields = {
         "name": "wrap/busybox/1/with/tools/1",
-        "scope": "s",
+        "scope": WRAP_SCOPE,
         "base": ImageRef(BUSYBOX, tag="1"),
         "wrappers": (ImageRef(TOOLS, tag="1"),),
     }
@@ -86,6 +96,21 @@ def test_a_wrap_paths_composition_is_found_under_the_key_it_always_had():
     identity = f"1|docker.io/library/busybox:1|{DIGEST}|local/team/tools:1|{OTHER}"
     assert COMPOSITION_VERSION == 1
     assert composition_key(recipe(), DIGEST, [OTHER]) == f"tags/compositions/{sha(identity)}.json"
+
+
+def test_a_token_asking_what_a_wrap_path_says_is_keyed_by_its_own_scope():
+    identity = json.dumps(
+        [
+            1,
+            "docker.io/library/busybox:1",
+            DIGEST,
+            [["local/team/tools:1", OTHER]],
+            [None, None, [], [], None, None, None],
+            "token-abc",
+        ]
+    )
+    key = composition_key(recipe(scope="token-abc"), DIGEST, [OTHER])
+    assert key == f"tags/compositions/{sha(identity)}.json"
 
 
 def test_a_tokens_composition_is_keyed_by_everything_it_asked_for():
@@ -113,9 +138,10 @@ def test_a_tokens_composition_is_keyed_by_everything_it_asked_for():
                 "1000",
                 ["linux/amd64"],
             ],
+            "token-abc",
         ]
     )
-    key = composition_key(recipe(overrides=overrides), DIGEST, [OTHER])
+    key = composition_key(recipe(overrides=overrides, scope="token-abc"), DIGEST, [OTHER])
     assert key == f"tags/compositions/{sha(identity)}.json"
 
 
@@ -128,12 +154,15 @@ def test_two_wrappers_are_keyed_in_their_order_with_their_digests():
             DIGEST,
             [["local/team/tools:1", OTHER], ["docker.io/library/busybox:2", DIGEST]],
             [None, None, [], [], None, None, None],
+            "token-abc",
         ]
     )
-    key = composition_key(recipe(wrappers=wrappers), DIGEST, [OTHER, DIGEST])
-    assert key == f"tags/compositions/{sha(identity)}.json"
+    two = recipe(wrappers=wrappers, scope="token-abc")
+    assert (
+        composition_key(two, DIGEST, [OTHER, DIGEST]) == f"tags/compositions/{sha(identity)}.json"
+    )
     with pytest.raises(ValueError):
-        composition_key(recipe(wrappers=wrappers), DIGEST, [OTHER])
+        composition_key(two, DIGEST, [OTHER])
 
 
 # -- tag records ----------------------------------------------------------------------------

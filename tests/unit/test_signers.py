@@ -4,6 +4,7 @@ uses."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ociwrap.runtime.errors import RegistryError
-from ociwrap.signing.signers import FileSigner, KmsSigner, ecdsa_valid, pem_of_der
+from ociwrap.signing.signers import FileSigner, KmsSigner, ecdsa_valid, key_fingerprint, pem_of_der
 
 KEY_ID = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PAYLOAD = b'{"critical":{"identity":{"docker-reference":"pull.example.com/wrap/x"}}}'
@@ -36,15 +37,23 @@ class Kms:
 
     def sign(self, **request: Any) -> dict[str, Any]:
         self.calls.append(("Sign", request))
+        kind = request.get("MessageType")
         assert request == {
             "KeyId": KEY_ID,
             "Message": request["Message"],
-            "MessageType": "RAW",
+            "MessageType": kind,
             "SigningAlgorithm": "ECDSA_SHA_256",
         }
         from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-        signature = self.key.sign(request["Message"], ec.ECDSA(hashes.SHA256()))
+        if kind == "RAW":
+            assert len(request["Message"]) <= 4096  # KMS refuses longer RAW messages
+            algorithm = ec.ECDSA(hashes.SHA256())
+        else:
+            assert kind == "DIGEST" and len(request["Message"]) == 32
+            algorithm = ec.ECDSA(Prehashed(hashes.SHA256()))
+        signature = self.key.sign(request["Message"], algorithm)
         return {"KeyId": KEY_ID, "Signature": bytearray(signature)}
 
     def get_public_key(self, **request: Any) -> dict[str, Any]:
@@ -77,14 +86,13 @@ def test_a_kms_signature_verifies_with_the_kms_public_key(spec_field):
     assert kms.calls[0][1]["Message"] == PAYLOAD
 
 
-def test_kms_signs_payloads_up_to_4096_bytes_and_refuses_longer_ones():
+def test_kms_signs_payloads_up_to_4096_bytes_raw_and_longer_ones_by_their_digest():
     kms = Kms()
     signer = KmsSigner(kms, KEY_ID)
     assert ecdsa_valid(public_pem(kms.key), signer.sign(b"x" * 4096), b"x" * 4096)
-    error = refused(signer.sign, b"x" * 4097)
-    assert (error.status, error.code) == (400, "MANIFEST_INVALID")
-    assert error.message == "signature payload too large to sign"
-    assert len(kms.calls) == 1  # the long one never reached KMS
+    assert ecdsa_valid(public_pem(kms.key), signer.sign(b"x" * 4097), b"x" * 4097)
+    assert [call["MessageType"] for _, call in kms.calls] == ["RAW", "DIGEST"]
+    assert kms.calls[1][1]["Message"] == hashlib.sha256(b"x" * 4097).digest()
 
 
 def test_a_kms_key_of_another_kind_is_a_503_naming_the_setting():
@@ -186,3 +194,15 @@ def test_a_signature_by_another_key_does_not_verify():
     assert ecdsa_valid(public_pem(mine), signature, PAYLOAD) is False
     assert ecdsa_valid(public_pem(other), signature, PAYLOAD) is True
     assert ecdsa_valid(public_pem(other), b"\x30\x00", PAYLOAD) is False
+
+
+def test_a_keys_fingerprint_is_the_sha256_of_its_der_whatever_its_pem_spelling():
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pem = public_pem(key)
+    expected = "sha256:" + hashlib.sha256(der).hexdigest()
+    assert key_fingerprint(pem) == expected
+    assert key_fingerprint(pem.replace(b"\n", b"\r\n")) == expected
+    assert key_fingerprint(public_pem(ec.generate_private_key(ec.SECP256R1()))) != expected

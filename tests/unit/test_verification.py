@@ -5,6 +5,7 @@ and for how long, and what a refusal says."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections import Counter
 
@@ -232,3 +233,44 @@ def test_a_good_payload_after_one_in_another_format_admits(upstream):
     other_format = b'{"critical": {"type": "something else"}}'
     publish(upstream, [(other_format, b"sig"), signed_by(KEY, IMAGE)])
     checker(upstream).check("wrapper", resolved())
+
+
+# -- what admitted an image, as provenance records it -----------------------------------------
+
+
+def test_an_admission_says_the_rule_the_key_and_the_signature_and_is_remembered(upstream):
+    publish(upstream, [signed_by(KEY, IMAGE)])  # the second of the rule's keys verifies
+    signature = upstream.manifests[PATH, cosign.signature_tag(IMAGE)][0]
+    der = KEY.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    admitted = {
+        "rule": "stub/tools/**",
+        "key": "sha256:" + hashlib.sha256(der).hexdigest(),
+        "signature": digest_of(signature),
+    }
+    document = {"wrappers": [{"images": "stub/tools/**", "keys": [_other_public(), PUBLIC]}]}
+    check = checker(upstream, document=document)
+    assert check.check("wrapper", resolved()) == admitted
+    assert check.check("wrapper", resolved()) == admitted  # from memory
+    assert upstream.count("get_manifest") == 1
+
+
+def _other_public() -> str:
+    return (
+        OTHER_KEY.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def test_unsigned_rules_unmatched_bases_and_no_policy_say_so(upstream):
+    document = {"wrappers": [{"images": "stub/**", "unsigned": True}]}
+    assert checker(upstream, document=document).check("wrapper", resolved()) == {
+        "rule": "stub/**",
+        "unsigned": True,
+    }
+    assert checker(upstream, document=document).check("base", resolved()) == {"rule": None}
+    unset = SignatureCheck(lambda: None, upstream, BoundedCache())
+    assert unset.check("wrapper", resolved()) is None
+    assert upstream.calls == []

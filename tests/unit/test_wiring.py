@@ -242,7 +242,13 @@ def test_a_key_file_signs_compositions_for_the_public_hostname(served, tmp_path)
     # signed as it was composed: the bucket holds the signature before anyone asks for it
     [record] = bucket.listing("tags/signatures/")
     assert record.endswith(f"/{digest[7:]}.json")
-    [listed] = service.referrers(WRAP, digest, None).descriptors
+    signature_type = "application/vnd.dev.cosign.artifact.sig.v1+json"
+    [listed] = service.referrers(WRAP, digest, signature_type).descriptors
+    # and attested: its provenance is in the bucket too, a referrer of the same manifest
+    [attestation] = bucket.listing("tags/attestations/")
+    assert attestation.endswith(f"/{digest[7:]}.json")
+    [attested] = service.referrers(WRAP, digest, "application/vnd.in-toto+json").descriptors
+    assert attested["digest"] == service.manifest(WRAP, f"sha256-{digest[7:]}.att", []).digest
     signature = json.loads(
         service.manifest(WRAP, f"sha256-{digest.split(':')[1]}.sig", [OCI_MANIFEST]).body
     )

@@ -176,10 +176,13 @@ def test_without_signing_there_is_no_signature_and_no_referrer(call):
     assert status == 200 and json.loads(body)["manifests"] == []
 
 
-def test_with_signing_the_signature_is_the_one_referrer(call, monkeypatch, tmp_path):
+def test_with_signing_the_signature_and_the_provenance_are_the_referrers(
+    call, monkeypatch, tmp_path
+):
     signing_with_a_key_file(monkeypatch, tmp_path)
     digest, _ = composed(call)
     signature, body = manifest(call, WRAP, sig_tag(digest))
+    attestation, attested = manifest(call, WRAP, f"sha256-{digest[7:]}.att")
     status, headers, listed = call("GET", f"/v2/{WRAP}/referrers/{digest}")
     index = json.loads(listed)
     assert status == 200 and headers["content-type"] == OCI_INDEX
@@ -189,7 +192,14 @@ def test_with_signing_the_signature_is_the_one_referrer(call, monkeypatch, tmp_p
             "digest": signature,
             "size": len(body),
             "artifactType": COSIGN_ARTIFACT,
-        }
+        },
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": attestation,
+            "size": len(attested),
+            "artifactType": "application/vnd.in-toto+json",
+            "annotations": {"predicateType": "https://slsa.dev/provenance/v1"},
+        },
     ]
     _, _, listed = call("GET", f"/v2/{WRAP}/referrers/{digest}?artifactType=application/x")
     assert json.loads(listed)["manifests"] == []
@@ -411,3 +421,48 @@ def test_a_token_image_has_its_base_images_tag(call):
         "a container token image has its base image's tag"
     )
     assert manifest(call, name, "1")[0].startswith("sha256:")
+
+
+def token_name(request: dict) -> tuple[str, str]:
+    """(name, tag) of a new container token's image for `request`."""
+    event = build_event(
+        "POST", "/v1alpha/tokens", [("Host", "registry.example.com")], json.dumps(request).encode()
+    )
+    created = app.lambda_handler(event, LocalContext())
+    assert created["statusCode"] == 201
+    target = json.loads(created["body"])["targetImage"].removeprefix("registry.example.com/")
+    name, _, tag = target.rpartition(":")
+    return name, tag
+
+
+def pulled_whole(call, name: str, tag: str) -> str:
+    """Pull `name:tag` as a client does: the manifest, then every blob it names (a layer
+    is a redirect, the config too); the manifest's digest."""
+    digest, body = manifest(call, name, tag)
+    parts = json.loads(body)
+    for blob in [parts["config"], *parts["layers"]]:
+        status, _, answer = call("GET", f"/v2/{name}/blobs/{blob['digest']}")
+        assert status == 307, answer
+    return digest
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"image": "stub/team/base:1", "wrappers": ["stub/team/wrapper:1"]},
+        {"image": "stub/team/base:1", "wrappers": ["stub/team/wrapper:1"], "env": {"A": "1"}},
+    ],
+    ids=["what a wrap path says", "with an override"],
+)
+def test_tokens_asking_what_was_composed_already_serve_all_of_it(
+    call, monkeypatch, tmp_path, request_body
+):
+    signing_with_a_key_file(monkeypatch, tmp_path)
+    composed(call)  # the wrap path first: its composition is recorded
+    first, second = token_name(request_body), token_name(request_body)
+    digests = {pulled_whole(call, *first), pulled_whole(call, *second)}
+    assert len(digests) == 1  # the same composition, each token's name serving all of it
+    (digest,) = digests
+    for name, _ in (first, second):
+        manifest(call, name, sig_tag(digest))
+        manifest(call, name, f"sha256-{digest[7:]}.att")

@@ -8,3 +8,7 @@ that tie them together (`imagesource`, `composer`, `proxy`, `wrapped`,
 `service`). Nothing here knows HTTP requests or API Gateway: that is the
 handler's job.
 """
+
+#: The release of ociwrap, the one place it is written: provenance names it as the builder's
+#: version, and `pyproject.toml` reads it from here.
+__version__ = "0.1.0"

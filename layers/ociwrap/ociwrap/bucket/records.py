@@ -13,6 +13,10 @@
 * `tags/signatures/<key>/<sha of host/name>/<hex>.json`: the signature manifest of the
   composed manifest `<hex>` as signed for that name (cosign's `docker-reference`) by the
   key `<key>` (a hash of its public key: a new key signs anew).
+* `tags/provenance/<hex>.json`: the provenance statement of the composed manifest `<hex>`,
+  made once, when it was composed (whatever key signs it, whatever name pulls it).
+* `tags/attestations/<key>/<sha of host/name>/<hex>.json`: that statement signed by the key
+  `<key>` for that name: the attestation manifest and its DSSE envelope.
 """
 
 from __future__ import annotations
@@ -54,8 +58,11 @@ def link_key(repo: Repository, digest: str) -> str:
 
 def composition_key(recipe: Recipe, base_digest: str, wrapper_digests: Sequence[str]) -> str:
     """A recipe's composition of these digests. A wrap path's key is what it always was,
-    so compositions stored before container tokens existed are found again."""
-    if recipe.simple:
+    so compositions stored before container tokens existed are found again. A token's
+    names its scope too: what a composition records (where each blob of it comes from)
+    is kept per scope, so a token asking what a wrap path or another token asked gets
+    its own composition (the same bytes) and records."""
+    if recipe.wrap_path:
         wrapper, digest = recipe.wrappers[0], wrapper_digests[0]
         identity = f"{COMPOSITION_VERSION}|{recipe.base}|{base_digest}|{wrapper}|{digest}"
     else:
@@ -75,6 +82,7 @@ def composition_key(recipe: Recipe, base_digest: str, wrapper_digests: Sequence[
                     overrides.user,
                     overrides.platforms,
                 ],
+                recipe.scope,
             ]
         )
     return f"tags/compositions/{_sha(identity)}.json"
@@ -92,6 +100,16 @@ def token_key(token: str) -> str:
 def signature_key(key_id: str, docker_reference: str, digest: str) -> str:
     """Where the signature of `digest` for `docker_reference` (host/name) is recorded."""
     return f"tags/signatures/{key_id}/{_sha(docker_reference)[:40]}/{encoded(digest)}.json"
+
+
+def provenance_key(digest: str) -> str:
+    """Where the provenance statement of the composed manifest `digest` is recorded."""
+    return f"tags/provenance/{encoded(digest)}.json"
+
+
+def attestation_key(key_id: str, name: str, digest: str) -> str:
+    """Where the attestation of `digest` pulled as `name` (host/name) is recorded."""
+    return f"tags/attestations/{key_id}/{_sha(name)[:40]}/{encoded(digest)}.json"
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ its wrapper (fetched from that upstream repository), the generated config (in
 our bucket), or a manifest composed for it. One small idempotent record per
 digest, so concurrent writers agree; records never expire, so a pinned composed
 digest stays pullable. The records of composed manifests and configs also name the
-base and wrapper digests they were composed of, and those of a signature's documents
-the manifest it signs: the bucket's lifecycle removes the documents themselves (see
-`retention`), and these say how to make them again.
+base and wrapper digests they were composed of, and those of a signature's (or an
+attestation's) documents the manifest it signs (or attests): the bucket's lifecycle
+removes the documents themselves (see `retention`), and these say how to make them again.
 """
 
 from __future__ import annotations
@@ -61,6 +61,16 @@ def signing(subject: str) -> Record:
 
 def signed_subject(record: Mapping[str, Any]) -> str | None:
     subject = record.get("signs")
+    return subject if isinstance(subject, str) and is_digest(subject) else None
+
+
+def attesting(subject: str) -> Record:
+    """An attestation's document: made again from the attestation record of `subject`."""
+    return {"attests": subject}
+
+
+def attested_subject(record: Mapping[str, Any]) -> str | None:
+    subject = record.get("attests")
     return subject if isinstance(subject, str) and is_digest(subject) else None
 
 

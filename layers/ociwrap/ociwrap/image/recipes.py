@@ -48,12 +48,22 @@ class Recipe:
         """One wrapper and nothing else: what a wrap path can say."""
         return len(self.wrappers) == 1 and self.overrides.empty
 
+    @property
+    def wrap_path(self) -> bool:
+        """A wrap path's recipe (its records are the wrap's), not a container token's, even
+        when the token asks for what a wrap path says."""
+        return self.simple and self.scope == _scope(self.base, self.wrappers[0])
+
 
 def from_wrap(wrap: WrapName) -> Recipe:
     return Recipe(wrap.name, wrap_scope(wrap), wrap.base, (wrap.wrapper,))
 
 
+def _scope(base: ImageRef, wrapper: ImageRef) -> str:
+    return hashlib.sha256(f"{base}|{wrapper}".encode()).hexdigest()[:40]
+
+
 def wrap_scope(wrap: WrapName) -> str:
     """Identity of a wrap independent of how its names were spelled: the scope its
     source records are kept under."""
-    return hashlib.sha256(f"{wrap.base}|{wrap.wrapper}".encode()).hexdigest()[:40]
+    return _scope(wrap.base, wrap.wrapper)

@@ -3,11 +3,14 @@
 Each image of a recipe is resolved to a digest (or taken at the digest a composition
 was made of) and admitted by WRAPPER_POLICY before any of it is read; then its
 manifest or index, and its configs, come through the `ImageSource`, every error
-naming the image's role (base, wrapper N).
+naming the image's role (base, wrapper N). What the policy verified of an image stays
+with it (`Admitted`), for the composition's provenance.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ociwrap.bucket.interface import StoredManifest
@@ -21,6 +24,14 @@ if TYPE_CHECKING:
 _PLATFORM_KEYS = ("os", "architecture", "variant", "os.version")
 
 
+@dataclass(frozen=True)
+class Admitted(Resolved):
+    """An image resolved and admitted, with what WRAPPER_POLICY verified of it (None when
+    no policy is set): the rule, the key and the signature, as `SignatureCheck` says."""
+
+    verdict: Mapping[str, Any] | None = field(default=None, compare=False)
+
+
 class CompositionInputs:
     """Reads the base and wrappers of recipes, admitted by the policy when one is set."""
 
@@ -28,22 +39,21 @@ class CompositionInputs:
         self.images = images
         self.check = check  # admits base and wrappers by WRAPPER_POLICY
 
-    def resolve(self, role: str, image: ImageRef) -> Resolved:
+    def resolve(self, role: str, image: ImageRef) -> Admitted:
         """An image of the recipe resolved to its digest, and admitted by the policy."""
         resolved = with_role(role, image, lambda: self.images.resolve(image))
         assert isinstance(resolved, Resolved)
         return self.admit(role, resolved)
 
-    def pinned(self, role: str, image: ImageRef, digest: str) -> Resolved:
+    def pinned(self, role: str, image: ImageRef, digest: str) -> Admitted:
         """An image of the recipe as it was at `digest` (its name unchanged), admitted."""
         stored = with_role(role, image, lambda: self.images.manifest(image.repository, digest))
         assert isinstance(stored, StoredManifest)
         return self.admit(role, Resolved(image, digest, stored.media_type))
 
-    def admit(self, role: str, resolved: Resolved) -> Resolved:
-        if self.check is not None:
-            self.check.check(role, resolved)
-        return resolved
+    def admit(self, role: str, resolved: Resolved) -> Admitted:
+        verdict = self.check.check(role, resolved) if self.check is not None else None
+        return Admitted(resolved.image, resolved.digest, resolved.media_type, verdict)
 
     def document(self, resolved: Resolved, digest: str, role: str) -> Any:
         return with_role(

@@ -8,12 +8,16 @@ the platforms of an index in parallel, and stores configs, manifests and the
 source records of every blob before the composition record points at them.
 A composition whose documents the bucket's lifecycle removed is composed again
 from the digests its source records name (`recompose`): the same digests again.
+With signing configured, every manifest composed is signed and attested (its provenance:
+what it was resolved from, when) before the composition record makes it servable.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ociwrap.bucket.interface import Bucket
@@ -26,13 +30,16 @@ from ociwrap.image.recipes import Recipe
 from ociwrap.names.digest import sha256_of
 from ociwrap.names.mediatypes import SERVABLE_TYPES
 from ociwrap.names.reference import ImageRef
-from ociwrap.registry.composition_inputs import CompositionInputs
-from ociwrap.registry.imagesource import ImageSource, Resolved
+from ociwrap.registry.attestations import composition_facts
+from ociwrap.registry.composition_inputs import Admitted, CompositionInputs
+from ociwrap.registry.imagesource import ImageSource
 from ociwrap.runtime import telemetry
 from ociwrap.runtime.concurrency import KeyedLocks, parallel_map, run_together
 from ociwrap.runtime.memcache import BoundedCache, Namespace
+from ociwrap.signing.provenance import Facts
 
 if TYPE_CHECKING:
+    from ociwrap.registry.attestations import Attestations
     from ociwrap.registry.signatures import Signatures
     from ociwrap.registry.verification import SignatureCheck
 
@@ -61,6 +68,14 @@ def annotations(
     }
 
 
+Made = compose.Composed | compose.ComposedIndex
+
+
+def _subject(made: Made) -> dict[str, Any]:
+    """A composed manifest's descriptor: what its signature and attestation are about."""
+    return {"mediaType": made.media_type, "digest": made.manifest_digest, "size": made.size}
+
+
 def _role(recipe: Recipe, number: int) -> str:
     return "wrapper" if len(recipe.wrappers) == 1 else f"wrapper {number + 1}"
 
@@ -76,6 +91,7 @@ class Composer:
         cache: BoundedCache,
         *,
         signatures: Signatures | None = None,
+        attestations: Attestations | None = None,
         check: SignatureCheck | None = None,
     ) -> None:
         self.images = images
@@ -83,6 +99,7 @@ class Composer:
         self.sources = sources
         self.hot: Namespace[dict[str, Any]] = cache.namespace("composition records")
         self.signatures = signatures  # signs what is composed (signing configured)
+        self.attestations = attestations  # and attests it
         self.inputs = CompositionInputs(images, check)
         self._locks = KeyedLocks()
 
@@ -95,6 +112,7 @@ class Composer:
         Other processes composing the same recipe at once write the same bytes to
         the same keys; within this process later callers wait and reuse it.
         """
+        started = time.time()
         with self._locks.lock(recipe.scope):
             resolved = parallel_map(  # base and wrappers at once: their upstreams add no time
                 lambda pair: self.inputs.resolve(*pair),
@@ -109,12 +127,13 @@ class Composer:
                 telemetry.cache("composition", "stored")
                 return found
             telemetry.event("compositions")
-            return self._compose_now(recipe, base, wrappers, key)
+            return self._compose_now(recipe, base, wrappers, key, started)
 
     def recompose(self, recipe: Recipe, base: str, wrappers: Sequence[str]) -> Composition:
         """Compose `recipe` again from the base and wrapper digests a composition was made
         of, storing all of it again (the same inputs make the same digests); the base and
         wrappers are read by digest, from the bucket or else their upstreams."""
+        started = time.time()
         with self._locks.lock(recipe.scope):
             images = [recipe.base, *recipe.wrappers]
             resolved = parallel_map(
@@ -124,7 +143,7 @@ class Composer:
             )
             telemetry.event("compositions")
             key = composition_key(recipe, base, wrappers)
-            return self._compose_now(recipe, resolved[0], resolved[1:], key)
+            return self._compose_now(recipe, resolved[0], resolved[1:], key, started)
 
     def _recorded(self, record: dict[str, Any]) -> Composition | None:
         """The composition a record names. Records carry the manifest itself (one S3 read
@@ -142,7 +161,7 @@ class Composer:
         return Composition(str(digest), stored.media_type, stored.body)
 
     def _compose_now(
-        self, recipe: Recipe, base: Resolved, wrappers: list[Resolved], key: str
+        self, recipe: Recipe, base: Admitted, wrappers: list[Admitted], key: str, started: float
     ) -> Composition:
         """Compose, store every document and its source record, then the composition
         record (under `key`) that makes it found by tag."""
@@ -175,7 +194,7 @@ class Composer:
             )
 
         entries = parallel_map(compose_platform, plan, PARALLEL_PLATFORMS)
-        made: list[compose.Composed | compose.ComposedIndex] = [c for _, c in entries]
+        made: list[Made] = [c for _, c in entries]
         if base_is_index:
             wrapper_notes = [(w.image, w.digest) for w in wrappers]
             made.append(
@@ -184,11 +203,14 @@ class Composer:
             index = made[-1]
             self.images.keep(index.manifest_digest, index.manifest_bytes, index.media_type)
             self.sources.record(recipe.scope, {index.manifest_digest: manifest_source() | inputs})
-        if self.signatures is not None:  # before the composition record makes it servable
-            self.signatures.sign(
-                recipe,
-                [(c.manifest_digest, c.media_type, c.size) for c in made],
-            )
+        subjects = [_subject(c) for c in made]
+        self._sign(
+            recipe,
+            made,
+            lambda: composition_facts(
+                recipe, self._roles(recipe), (base, wrappers), plan, subjects, started
+            ),
+        )
         top = made[-1]
         record = {
             "digest": top.manifest_digest,
@@ -199,12 +221,24 @@ class Composer:
         self.hot.put(key, record, size=len(top.manifest_bytes))
         return Composition(top.manifest_digest, top.media_type, top.manifest_bytes)
 
+    def _sign(
+        self, recipe: Recipe, made: list[Made], provenance: Callable[[], list[Facts]]
+    ) -> None:
+        """Sign and attest what was composed, at once (when signing is configured)."""
+        calls = []
+        if self.signatures is not None:
+            described = [(c.manifest_digest, c.media_type, c.size) for c in made]
+            calls.append(partial(self.signatures.sign, recipe, described))
+        if self.attestations is not None:
+            calls.append(partial(self.attestations.attest, recipe, provenance()))
+        run_together(*calls)
+
     def _compose_one(
         self,
         recipe: Recipe,
-        base: Resolved,
+        base: Admitted,
         base_digest: str,
-        wrappers: list[Resolved],
+        wrappers: list[Admitted],
         wrapper_digests: list[str],
         inputs: dict[str, Any],
     ) -> compose.Composed:

@@ -153,8 +153,10 @@ class Signatures:
             if restored is not None:
                 return restored.digest, StoredManifest(restored.body, cosign.OCI_MANIFEST)
         source = self.sources.lookup(recipe.scope, digest)
-        if not source or source.get("kind") != "manifest" or source.get("signature"):
+        if not source or source.get("kind") != "manifest":
             return None
+        if source.get("signature") or source.get("attestation"):
+            return None  # a signature or attestation is not signed itself
         signed_manifest = self.images.stored(digest)
         if signed_manifest is None:
             return None

@@ -8,11 +8,16 @@ carry a valid ECDSA signature by one of the rule's keys. The payload's
 binds the signature to the content, whatever name it was pushed under. What a
 rule admitted is remembered per digest for a few minutes, so warm pulls ask no
 upstream; a signature deleted upstream stops admitting the image after that.
+
+What admitted an image is said back (a composition's provenance records it): the rule's
+pattern, and for a signed one the key that verified (`sha256:` of its DER public key)
+and the signature manifest's digest; `{"rule": null}` for a base no rule matches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ociwrap.image.jsondoc import DocumentError, parse_json
 from ociwrap.names import mediatypes as mt
@@ -22,7 +27,7 @@ from ociwrap.runtime.errors import RegistryError
 from ociwrap.runtime.memcache import BoundedCache, Namespace
 from ociwrap.signing import cosign
 from ociwrap.signing.policy import Policy, Rule
-from ociwrap.signing.signers import ecdsa_valid
+from ociwrap.signing.signers import ecdsa_valid, key_fingerprint
 from ociwrap.upstream.interface import Upstream
 
 SIGNATURE_ACCEPT = (
@@ -45,42 +50,46 @@ class SignatureCheck:
     ) -> None:
         self.policies = policies
         self.fetcher = fetcher
-        self.hot: Namespace[bool] = cache.namespace("admitted digests")
+        self.hot: Namespace[dict[str, Any]] = cache.namespace("admitted digests")
 
-    def check(self, role: str, resolved: Resolved) -> None:
-        """Return if the policy admits the image; 403 DENIED naming image and rule if not."""
+    def check(self, role: str, resolved: Resolved) -> dict[str, Any] | None:
+        """What admitted the image (None when no policy is set); 403 DENIED naming image
+        and rule if the policy does not."""
         policy = self.policies()
         if policy is None:
-            return
+            return None
         kind = "base" if role == "base" else "wrapper"
         repository = str(resolved.image.repository)
         rule = policy.rule_for(kind, repository)
         if rule is None:
             if policy.admits_unmatched(kind):
-                return
+                return {"rule": None}
             raise errors.denied(
                 f"{role} image {resolved.image} is not admitted: no rule of WRAPPER_POLICY "
                 f"matches {repository}",
                 detail={"image": str(resolved.image), "role": role},
             )
         if rule.unsigned:
-            return
+            return {"rule": rule.images, "unsigned": True}
         key = (rule.fingerprint, resolved.digest)
-        if self.hot.get(key):
+        admitted = self.hot.get(key)
+        if admitted is not None:
             telemetry.cache("signature check", "memory")
-            return
+            return admitted
         telemetry.cache("signature check", "upstream")
         why = self._refusal(resolved, rule)
-        if why is not None:
+        if isinstance(why, str):
             raise errors.denied(
                 f"{role} image {resolved.image} ({resolved.digest}) is refused by WRAPPER_POLICY "
                 f"rule {rule.images!r}: {why}",
                 detail={"image": str(resolved.image), "role": role, "rule": rule.images},
             )
-        self.hot.put(key, True, ttl=ADMITTED_TTL_SECONDS)
+        self.hot.put(key, why, ttl=ADMITTED_TTL_SECONDS)
+        return why
 
-    def _refusal(self, resolved: Resolved, rule: Rule) -> str | None:
-        """None when a signature by one of the rule's keys covers the digest, else why not."""
+    def _refusal(self, resolved: Resolved, rule: Rule) -> str | dict[str, Any]:
+        """What admitted the digest when a signature by one of the rule's keys covers it (the
+        rule, the key, the signature manifest), else why not."""
         repo, digest = resolved.image.repository, resolved.digest
         tag = cosign.signature_tag(digest)
         try:
@@ -108,7 +117,9 @@ class SignatureCheck:
             if said.digest != digest:
                 reasons.append(f"the payload signs {said.digest}, not this image")
                 continue
-            if any(ecdsa_valid(key, layer.signature, payload) for key in rule.keys):
-                return None
+            for key in rule.keys:
+                if ecdsa_valid(key, layer.signature, payload):
+                    found = {"rule": rule.images, "key": key_fingerprint(key)}
+                    return found | {"signature": fetched.digest}
             reasons.append("the signature is by none of the rule's keys")
         return "; ".join(dict.fromkeys(reasons))

@@ -16,6 +16,7 @@ from ociwrap.bucket.sources import SourceRecords
 from ociwrap.bucket.store import Store
 from ociwrap.names.reference import Registry
 from ociwrap.registry.admission import Admission
+from ociwrap.registry.attestations import Attestations
 from ociwrap.registry.blobs import Blobs
 from ociwrap.registry.compositions import Composer
 from ociwrap.registry.container_tokens import ContainerTokens
@@ -114,10 +115,11 @@ def assemble(
         retention_days=settings.cache_retention_days,
     )
     sources = SourceRecords(store, cache)
-    signatures = None
+    signatures = attestations = None
     if signer is not None:
         assert settings.public_hostname is not None  # Settings requires it for signing
         signatures = Signatures(signer, settings.public_hostname, store, images, sources, cache)
+        attestations = Attestations(signer, settings.public_hostname, store, images, sources, cache)
     check = None
     if settings.wrapper_policy_secret or settings.wrapper_policy_file:
         policy = PolicySource(
@@ -129,7 +131,9 @@ def assemble(
             )
         )
         check = SignatureCheck(policy.policy, fetcher, cache)
-    composer = Composer(images, store, sources, cache, signatures=signatures, check=check)
+    composer = Composer(
+        images, store, sources, cache, signatures=signatures, attestations=attestations, check=check
+    )
     users = None
     if settings.registry_auth == "basic":
         from ociwrap.registry.access import Users  # bcrypt, only where pulls need a login
@@ -145,7 +149,9 @@ def assemble(
     return RegistryService(
         settings,
         ProxyService(images, fetcher, blobs),
-        WrappedService(composer, sources, images, blobs, signatures, private=private),
+        WrappedService(
+            composer, sources, images, blobs, signatures, private=private, attestations=attestations
+        ),
         ContainerTokens(store, settings.aliases, settings.token_max_ttl_seconds, admission),
         users,
         signer,

@@ -5,9 +5,11 @@ wrapper tags are in the name; the base tag for a token image), plus the digests
 of what was composed for it. Blobs are answered only for digests the
 composition is made of: a layer from the base or a wrapper repository, or the
 generated config in our bucket. What came from a private upstream is shown only
-while that upstream still confirms access. A composed manifest or config (or a
-signature's document) that the bucket's lifecycle removed is made again on request,
-from what its source record says it was made of (see `retention`).
+while that upstream still confirms access. With signing configured, each composed
+manifest also has a signature (`sha256-<hex>.sig`) and its provenance
+(`sha256-<hex>.att`), both listed by the referrers API. A composed manifest or config
+(or a signature's or attestation's document) that the bucket's lifecycle removed is
+made again on request, from what its source record says it was made of (see `retention`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ociwrap.bucket.sources import SourceRecords, composed_from, signed_subject
+from ociwrap.bucket.sources import SourceRecords, attested_subject, composed_from, signed_subject
 from ociwrap.image.recipes import Recipe
 from ociwrap.names.digest import is_digest
 from ociwrap.names.reference import WRAP_FORM, ImageRef, Registry, is_wrap_path
@@ -27,9 +29,10 @@ from ociwrap.registry.referrers import referrers_of
 from ociwrap.registry.results import BlobSize, Content, Redirect, Referrers, TagPage
 from ociwrap.runtime import errors
 from ociwrap.runtime.errors import RegistryError
-from ociwrap.signing import cosign
+from ociwrap.signing import cosign, provenance
 
 if TYPE_CHECKING:
+    from ociwrap.registry.attestations import Attestations
     from ociwrap.registry.signatures import Signatures
 
 Held = TypeVar("Held")
@@ -47,12 +50,14 @@ class WrappedService:
         signatures: Signatures | None = None,
         *,
         private: Callable[[Registry], bool],
+        attestations: Attestations | None = None,
     ) -> None:
         self.composer = composer
         self.sources = sources
         self.images = images
         self.blobs = blobs
         self.signatures = signatures
+        self.attestations = attestations  # with signing: provenance of what is composed
         self.private = private  # registries asked with a login: confirmed on every pull
 
     def _confirm_private(self, recipe: Recipe) -> None:
@@ -73,9 +78,12 @@ class WrappedService:
             held = partial(self.images.stored, ref)
             stored = held() or self._again(recipe, ref, record, held, errors.manifest_unknown)
             return Content(stored.body, stored.media_type, ref)
-        signed = cosign.signed_digest(ref)
+        signed, attested = cosign.signed_digest(ref), provenance.attested_digest(ref)
         if signed is not None and ref != recipe.tag:
-            return self._signature(recipe, signed)
+            return self._attached(recipe, signed, "signature", cosign.signature_tag(signed))
+        if attested is not None and ref != recipe.tag:
+            tag = provenance.attestation_tag(attested)
+            return self._attached(recipe, attested, "provenance", tag)
         if ref != recipe.tag:
             where = (
                 f"put the base and wrapper tags in the name, {WRAP_FORM}"
@@ -89,29 +97,38 @@ class WrappedService:
         composition = self.composer.compose(recipe)
         return Content(composition.body, composition.media_type, composition.digest)
 
-    def _signature(self, recipe: Recipe, digest: str) -> Content:
-        """The `sha256-<hex>.sig` tag: the signature of a manifest composed for this name."""
+    def _attached(self, recipe: Recipe, digest: str, kind: str, tag: str) -> Content:
+        """The `sha256-<hex>.sig` (`.att`) tag: the signature (provenance) of a manifest
+        composed for this name."""
         self._confirm_private(recipe)
-        found = self.signatures.find(recipe, digest) if self.signatures is not None else None
-        if found is None and self.signatures is not None and self._made_again(recipe, digest):
-            found = self.signatures.find(recipe, digest)  # signed now, from what it signs
+        maker = self.signatures if kind == "signature" else self.attestations
+        found = maker.find(recipe, digest) if maker is not None else None
+        if found is None and maker is not None and self._made_again(recipe, digest):
+            found = maker.find(recipe, digest)  # made now, from what it is about
         if found is None:
-            why = "it was not composed here" if self.signatures else "signing is not configured"
+            why = "signing is not configured"
+            if maker is not None:
+                why = "it was not composed here" + (
+                    "" if kind == "signature" else ", or before signing was configured"
+                )
             raise errors.manifest_unknown(
-                f"{recipe.name} has no signature of {digest}: {why}",
-                detail={"tag": cosign.signature_tag(digest)},
+                f"{recipe.name} has no {kind} of {digest}: {why}", detail={"tag": tag}
             )
-        signature_digest, stored = found
-        return Content(stored.body, stored.media_type, signature_digest)
+        attached, stored = found
+        return Content(stored.body, stored.media_type, attached)
 
     def referrers(self, recipe: Recipe, digest: str, artifact_type: str | None) -> Referrers:
-        """What refers to a composed manifest: its signature, when signing is on."""
+        """What refers to a composed manifest: its signature and provenance, when signing
+        is on."""
         self._confirm_private(recipe)
-        found = self.signatures.find(recipe, digest) if self.signatures is not None else None
         descriptors = []
-        if found is not None:
-            signature_digest, stored = found
-            descriptors.append(cosign.signature_descriptor(signature_digest, len(stored.body)))
+        for maker, describe in (
+            (self.signatures, cosign.signature_descriptor),
+            (self.attestations, provenance.attestation_descriptor),
+        ):
+            found = maker.find(recipe, digest) if maker is not None else None
+            if found is not None:
+                descriptors.append(describe(found[0], len(found[1].body)))
         return referrers_of(descriptors, artifact_type)
 
     def _part(self, recipe: Recipe, digest: str) -> tuple[dict[str, Any], int, ImageRef | None]:
@@ -181,13 +198,16 @@ class WrappedService:
         of again (the same digests). `unknown` (404) says why when it cannot be."""
         why = "nothing records what it was made of (pull the name by its tag)"
         subject, inputs = signed_subject(record), composed_from(record, len(recipe.wrappers))
+        attested = attested_subject(record)
+        maker = self.signatures if subject is not None else self.attestations
         try:
-            if subject is not None:
-                why = "its signature is no longer recorded"
-                if self.signatures is None:
+            if subject is not None or attested is not None:
+                kind = "signature" if subject is not None else "provenance"
+                why = f"its {kind} is no longer recorded"
+                if maker is None:
                     why = "signing is not configured"
                 else:
-                    self.signatures.restore(recipe, subject)
+                    maker.restore(recipe, subject or str(attested))
             elif inputs is not None:
                 why = "composing its base and wrapper digests again made other digests"
                 self.composer.recompose(recipe, *inputs)

@@ -130,6 +130,21 @@ def signature_manifest(
 ) -> SignatureManifest:
     """The manifest holding one payload and its DER `signature`, about `subject`
     (the signed manifest's descriptor: mediaType, digest, size)."""
+    annotations = {SIGNATURE_ANNOTATION: base64.b64encode(signature).decode()}
+    return attached_manifest(SIMPLE_SIGNING, payload, annotations, SIGNATURE_ARTIFACT_TYPE, subject)
+
+
+def attached_manifest(
+    layer_type: str,
+    payload: bytes,
+    annotations: Mapping[str, str],
+    artifact_type: str,
+    subject: Mapping[str, Any],
+) -> SignatureManifest:
+    """A manifest in cosign's layout, as its `static` layers make it: cosign's minimal
+    config and one layer (`payload`, of `layer_type`, with `annotations`), plus the
+    `artifactType` and `subject` that make the same manifest a referrer of `subject`.
+    Signatures and attestations are both such manifests."""
     payload_digest = sha256_of(payload)
     config = json.dumps(
         {
@@ -146,14 +161,14 @@ def signature_manifest(
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": SIGNATURE_ARTIFACT_TYPE,
+        "artifactType": artifact_type,
         "config": {"mediaType": OCI_CONFIG, "size": len(config), "digest": config_digest},
         "layers": [
             {
-                "mediaType": SIMPLE_SIGNING,
+                "mediaType": layer_type,
                 "size": len(payload),
                 "digest": payload_digest,
-                "annotations": {SIGNATURE_ANNOTATION: base64.b64encode(signature).decode()},
+                "annotations": dict(annotations),
             }
         ],
         "subject": {key: subject[key] for key in ("mediaType", "digest", "size")},

@@ -2,14 +2,16 @@
 
 Both make ECDSA P-256 signatures over SHA-256 of the payload, in ASN.1 DER, which
 is what cosign writes and verifies. A KMS key never leaves KMS: the function's
-role may call `kms:Sign` (and `kms:GetPublicKey`) on that one key. The payload is
-sent as a RAW message (KMS hashes it): payloads are a few hundred bytes, well
-under KMS's 4096-byte limit for RAW messages.
+role may call `kms:Sign` (and `kms:GetPublicKey`) on that one key. A payload is
+sent as a RAW message (KMS hashes it) up to KMS's 4096-byte limit for those (a
+signature's payload is a few hundred bytes); a longer one (a provenance statement
+with many overrides) as its SHA-256 DIGEST, which KMS signs to the same signature.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import textwrap
 import threading
 from pathlib import Path
@@ -49,12 +51,11 @@ class KmsSigner:
         self._lock = threading.Lock()
 
     def sign(self, payload: bytes) -> bytes:
-        if len(payload) > KMS_MAX_RAW_BYTES:
-            raise errors.manifest_invalid("signature payload too large to sign")
+        raw = len(payload) <= KMS_MAX_RAW_BYTES
         answer = self.kms.sign(
             KeyId=self.key_id,
-            Message=payload,
-            MessageType="RAW",
+            Message=payload if raw else hashlib.sha256(payload).digest(),
+            MessageType="RAW" if raw else "DIGEST",
             SigningAlgorithm="ECDSA_SHA_256",
         )
         return bytes(answer["Signature"])
@@ -118,3 +119,18 @@ def ecdsa_valid(public_pem: bytes, signature: bytes, payload: bytes) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def key_fingerprint(public_pem: bytes) -> str:
+    """`sha256:<hex>` of a public key's DER SubjectPublicKeyInfo: which key it is, whatever
+    its PEM's line breaks."""
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_pem_public_key,
+    )
+
+    der = load_pem_public_key(public_pem).public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    )
+    return "sha256:" + hashlib.sha256(der).hexdigest()
