@@ -8,6 +8,9 @@ PORT ?= 5000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo podman buildah umoci busybox-static runc containerd chromium chromium-driver
 TOOLS := docker-registry skopeo podman buildah umoci busybox runc containerd ctr chromium chromedriver
+#: axe-core, the accessibility engine the page's browser tests run (from npm).
+AXE_VERSION := 4.10.2
+AXE := tests/.node/node_modules/axe-core/axe.min.js
 export PYTHONPATH := layers/ociwrap:functions/registry:dev
 UNIT_WORKERS ?= -n 3
 
@@ -37,6 +40,13 @@ system-packages:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
+	@# npm on its own: a machine may have it with its own Node.js, which Debian's npm would replace.
+	@command -v npm >/dev/null 2>&1 || { echo "installing Debian's npm"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
+
+$(AXE): | system-packages
+	npm install --silent --no-audit --no-fund --prefix tests/.node axe-core@$(AXE_VERSION)
 
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
@@ -58,7 +68,7 @@ sam-build: $(VENV)/.dev-deps
 
 # Unit tests in parallel workers, then the integration tests serially (they share session
 # fixtures: registries, S3, clients); both always run, and the exit status fails if either does.
-test: system-packages lint sam-build
+test: system-packages $(AXE) lint sam-build
 	status=0; \
 	$(VENV)/bin/pytest $(UNIT_WORKERS) tests/unit || status=$$?; \
 	PATH="$$PATH:/usr/sbin:/sbin" $(VENV)/bin/pytest tests/integration || status=$$?; \

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from harness.tools import in_ci
+from harness.tools import in_ci, require_path
 
 CHROMIUM_FLAGS = (
     "--headless=new",
@@ -34,6 +34,10 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",  # a small /dev/shm makes renderers crash
 )
+#: axe-core, the accessibility engine browsers' own audits use (npm; `make test` installs it).
+AXE = Path(__file__).resolve().parents[1] / ".node" / "node_modules" / "axe-core" / "axe.min.js"
+#: What axe checks: WCAG 2.x A and AA, and its best practices.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 #: The Debian packages that provide each program.
 PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver"}
 T = TypeVar("T")
@@ -155,6 +159,21 @@ class Browser:
             self.resize(width)
             paths.append(self.shot(f"failure-{name}"))
         return paths
+
+    def accessibility_problems(self) -> list[str]:
+        """What axe-core finds wrong with the page as it stands: one line per rule broken,
+        naming the elements (empty when nothing is)."""
+        source = require_path(AXE, "make test (npm install axe-core)").read_text()
+        self.driver.execute_script(source)
+        violations = self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}})"
+            ".then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' at '"
+            " + v.nodes.map(n => n.target.join(' ')).join(', '))))"
+            ".catch(e => done(['axe failed: ' + e]));",
+            AXE_TAGS,
+        )
+        return list(violations)
 
     def quit(self) -> None:
         """End chromedriver and every browser process it started."""

@@ -10,6 +10,7 @@ they did not expect.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -25,7 +26,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from harness import cosign
 from harness.browser import CALL_FAILED, Browser
 from harness.clients import skopeo_copy
 from harness.gateway import LocalGateway
@@ -577,16 +577,8 @@ def test_at_phone_width_nothing_is_wider_than_the_screen(browser, shared_gateway
 # -- trust at a glance -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
-    private, public = cosign.generate_key()
-    path = tmp_path_factory.mktemp("page-signing") / "signing.pem"
-    path.write_bytes(private)
-    return path, public
-
-
 def test_a_signed_composition_says_so_and_links_the_key(
-    browser, gateway, pushed_images, signing_key
+    browser, gateway, pushed_images, signing_key, moto_s3
 ):
     gw = gateway(env={"SIGNING_KEY_FILE": str(signing_key[0])})
     browser.open(f"{gw.url}/")
@@ -613,7 +605,34 @@ def test_a_signed_composition_says_so_and_links_the_key(
         "the public key",
         f"{gw.url}/v1alpha/signing-key",
     )
+    # The provenance: its DSSE signature checked in the browser with the registry's key,
+    # and the inputs by digest, as the composed manifest's annotations name them.
+    provenance = text_of(region(browser, "#provenance-summary"))
+    assert provenance.startswith("Signature verified with this registry's key: SLSA provenance")
+    assert f"sha256-{digest.removeprefix('sha256:')}.att" in provenance
+    name, tag = name_of(shown_reference(browser), gw)
+    notes = get(gw, f"/v2/{name}/manifests/{tag}").json()["annotations"]
+    rows = browser.driver.find_elements(By.CSS_SELECTOR, "#provenance-inputs tbody tr")
+    inputs = [[text_of(cell) for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    assert [(row[0], row[2]) for row in inputs] == [
+        ("base", notes["org.opencontainers.image.base.digest"]),
+        ("wrapper", notes["org.goci.wrapper.digest"]),
+    ]
+    assert [row[3] for row in inputs] == ["no policy", "no policy"]
     browser.shot("signed")
+
+    # A statement changed in the bucket is shown as what it is: not verified.
+    attestation = get(gw, f"/v2/{name}/manifests/sha256-{digest.removeprefix('sha256:')}.att")
+    envelope_digest = attestation.json()["layers"][0]["digest"]
+    key = f"blobs/sha256/{envelope_digest.removeprefix('sha256:')}"
+    s3 = moto_s3.client()
+    envelope = json.loads(s3.get_object(Bucket=gw.bucket, Key=key)["Body"].read())
+    statement = base64.b64decode(envelope["payload"]).replace(b"ociwrap", b"ociwarp", 1)
+    envelope["payload"] = base64.b64encode(statement).decode()
+    s3.put_object(Bucket=gw.bucket, Key=key, Body=json.dumps(envelope).encode())
+    button(browser, "Inspect again").click()
+    browser.wait(lambda d: "NOT verified" in text_of(region(browser, "#provenance-summary")))
+    browser.shot("provenance-changed")
     assert_no_console_errors(browser)
 
 
@@ -625,6 +644,37 @@ def test_without_signing_the_header_has_no_key_link(browser, shared_gateway):
 
 
 # -- safety and access -------------------------------------------------------------------------
+
+
+def test_axe_finds_nothing_wrong_at_desktop_or_phone_width(
+    browser, gateway, pushed_images, signing_key
+):
+    gw = gateway(env={"SIGNING_KEY_FILE": str(signing_key[0])})
+    browser.open(f"{gw.url}/")
+    assert browser.accessibility_problems() == []
+    fill(
+        browser,
+        f"local/{pushed_images['base-multi'].ref}",
+        [f"local/{pushed_images['wrapper'].ref}"],
+        env="PAGE_VAR=1",
+    )
+    button(browser, "Create a container token").click()
+    shown_reference(browser)
+    answered(browser)
+    assert region(browser, "#provenance-block").is_displayed()
+    for width in (1280, PHONE):
+        browser.resize(width)
+        assert browser.accessibility_problems() == [], width
+    # Another tab chosen, and an error shown, are checked too.
+    browser.resize(1280)
+    tab(browser, "GitLab CI").click()
+    assert browser.accessibility_problems() == []
+    field(browser, "Wrapper 1").clear()
+    field(browser, "Wrapper 1").send_keys(f"local/{pushed_images['wrapper-nolabel'].ref}")
+    shown_error(browser)
+    assert browser.accessibility_problems() == []
+    errors = browser.console_errors()
+    assert len(errors) == 1 and "400" in errors[0]["message"], errors  # the refused request
 
 
 def test_typed_markup_stays_text_and_the_form_works_from_the_keyboard(

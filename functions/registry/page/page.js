@@ -748,6 +748,7 @@
         envOverrides: tokenEnvNames(reference),
       };
       view.signature = await signatureOf(view);
+      view.provenance = await provenanceOf(view);
       await showPlatform(view, entries ? preferredEntry(entries) : null, top.body, mine);
     } catch (error) {
       if (!(error instanceof RegistryFailure)) throw error;
@@ -773,6 +774,82 @@
       if (!(error instanceof RegistryFailure)) throw error;
       return { signing: true, signed: false, problem: error.message };
     }
+  }
+
+  /** The registry's provenance of the image (cosign's `sha256-<hex>.att` tag, a DSSE
+   * envelope of an in-toto statement), its signature checked with the registry's key in
+   * this browser; null when the registry does not sign. */
+  async function provenanceOf(view) {
+    if (pageFact("signing") !== "on" || !DIGEST.test(view.digest)) return null;
+    const tag = `sha256-${view.digest.slice("sha256:".length)}.att`;
+    try {
+      const manifest = (await getJson(`/v2/${view.name}/manifests/${tag}`, MANIFEST_ACCEPT, "The provenance could not be read")).body;
+      const layer = (manifest.layers || [])[0];
+      if (!layer || !DIGEST.test(layer.digest || "")) throw new RegistryFailure("The provenance names no envelope");
+      const envelope = (await getJson(`/v2/${view.name}/blobs/${layer.digest}`, "application/json, */*", "The provenance envelope could not be read")).body;
+      const payload = fromBase64(String(envelope.payload || ""));
+      const statement = JSON.parse(new TextDecoder().decode(payload));
+      const verified = await verifyEnvelope(envelope, payload);
+      return { tag, statement, verified };
+    } catch (error) {
+      if (!(error instanceof RegistryFailure) && !(error instanceof SyntaxError)) throw error;
+      return { problem: error.message };
+    }
+  }
+
+  function fromBase64(text) {
+    return Uint8Array.from(atob(text), (character) => character.charCodeAt(0));
+  }
+
+  /** DSSE's pre-authentication encoding: what the envelope's signature covers. */
+  function pae(type, payload) {
+    const encoder = new TextEncoder();
+    const typeBytes = encoder.encode(type);
+    const head = encoder.encode(`DSSEv1 ${typeBytes.length} ${type} ${payload.length} `);
+    const all = new Uint8Array(head.length + payload.length);
+    all.set(head);
+    all.set(payload, head.length);
+    return all;
+  }
+
+  /** An ASN.1 DER ECDSA signature as WebCrypto wants it: r and s, 32 bytes each. */
+  function rawSignature(der) {
+    if (der[0] !== 0x30) throw new SyntaxError("the signature is not DER");
+    let offset = der[1] & 0x80 ? 2 + (der[1] & 0x7f) : 2;
+    const parts = [];
+    for (let i = 0; i < 2; i += 1) {
+      if (der[offset] !== 0x02) throw new SyntaxError("the signature is not DER");
+      const length = der[offset + 1];
+      let value = der.slice(offset + 2, offset + 2 + length);
+      while (value.length > 32 && value[0] === 0) value = value.slice(1);
+      if (value.length > 32) throw new SyntaxError("the signature is not P-256");
+      const padded = new Uint8Array(32);
+      padded.set(value, 32 - value.length);
+      parts.push(padded);
+      offset += 2 + length;
+    }
+    const raw = new Uint8Array(64);
+    raw.set(parts[0]);
+    raw.set(parts[1], 32);
+    return raw;
+  }
+
+  /** Does one of the envelope's signatures verify with the registry's public key? */
+  async function verifyEnvelope(envelope, payload) {
+    if (!window.crypto || !window.crypto.subtle) return false;
+    const pem = await (await registry("/v1alpha/signing-key", {}, "The signing key could not be read")).text();
+    const der = fromBase64(pem.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""));
+    const key = await window.crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+    const signed = pae(String(envelope.payloadType || ""), payload);
+    for (const entry of Array.isArray(envelope.signatures) ? envelope.signatures : []) {
+      try {
+        const raw = rawSignature(fromBase64(String(entry.sig || "")));
+        if (await window.crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, raw, signed)) return true;
+      } catch {
+        // A malformed signature verifies nothing; another may.
+      }
+    }
+    return false;
   }
 
   function preferredEntry(entries) {
@@ -929,6 +1006,7 @@
       "(not given)",
     );
     renderSignature(view.signature);
+    renderProvenance(view.provenance);
     renderPlatforms(view, entry);
 
     const inner = (config && config.config) || {};
@@ -1011,6 +1089,49 @@
     } else {
       box.replaceChildren(`Not signed: ${signature.problem}`);
     }
+  }
+
+  function renderProvenance(provenance) {
+    const block = byId("provenance-block");
+    show(block, Boolean(provenance));
+    if (!provenance) return;
+    const summary = byId("provenance-summary");
+    const rows = byId("provenance-inputs").tBodies[0];
+    if (provenance.problem) {
+      summary.replaceChildren(`No provenance: ${provenance.problem}`);
+      rows.replaceChildren();
+      return;
+    }
+    const predicate = provenance.statement.predicate || {};
+    const run = predicate.runDetails || {};
+    const builder = run.builder || {};
+    const version = builder.version && builder.version.ociwrap ? ` ${builder.version.ociwrap}` : "";
+    const finished = run.metadata && run.metadata.finishedOn ? ` on ${run.metadata.finishedOn}` : "";
+    summary.replaceChildren(
+      el("span", { className: provenance.verified ? "signed" : "unsigned", text: provenance.verified ? "Signature verified" : "Signature NOT verified" }),
+      ` with this registry's key: SLSA provenance (${provenance.statement.predicateType || "?"}, tag `,
+      el("code", { text: provenance.tag }),
+      `), made by ${builder.id || "?"} (ociwrap${version})${finished}.`,
+    );
+    const dependencies = ((predicate.buildDefinition || {}).resolvedDependencies || []).filter((item) => item && typeof item === "object");
+    rows.replaceChildren(
+      ...dependencies.map((item) => {
+        const notes = item.annotations && typeof item.annotations === "object" ? item.annotations : {};
+        const policy = notes.wrapperPolicy && typeof notes.wrapperPolicy === "object" ? notes.wrapperPolicy : null;
+        const admitted = policy
+          ? Object.entries(policy).map(([key, value]) => `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`).join(", ")
+          : "no policy";
+        const digest = item.digest && typeof item.digest.sha256 === "string" ? `sha256:${item.digest.sha256}` : "";
+        return el(
+          "tr",
+          {},
+          el("td", { text: String(item.name || "") }),
+          el("td", {}, el("code", { text: String(item.uri || "").replace(/^docker:\/\//, "") })),
+          el("td", {}, el("code", { className: "digest", title: digest, text: digest })),
+          el("td", { text: admitted }),
+        );
+      }),
+    );
   }
 
   function renderPlatforms(view, entry) {
