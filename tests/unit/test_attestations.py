@@ -146,7 +146,7 @@ def test_documents_the_lifecycle_removed_are_stored_again_as_they_were(
     assert status == 200 and read == body
     bucket.expire("blobs/")
     app.reset_service()
-    assert app.service().generated_blob(WRAP, layer) == envelope
+    assert app.service().readable_config(WRAP, layer, len(envelope)) == envelope
 
 
 def test_a_new_key_signs_the_same_statement(call, monkeypatch, tmp_path, bucket):

@@ -254,7 +254,7 @@ def test_a_key_file_signs_compositions_for_the_public_hostname(served, tmp_path)
     )
     assert listed["digest"] == service.manifest(WRAP, f"sha256-{digest[7:]}.sig", []).digest
     [layer] = signature["layers"]
-    payload = json.loads(service.generated_blob(WRAP, layer["digest"]))
+    payload = json.loads(service.readable_config(WRAP, layer["digest"], 4096))
     assert payload["critical"]["identity"]["docker-reference"] == f"registry.example.com/{WRAP}"
 
 

@@ -96,18 +96,12 @@ class RegistryService:
             return self.wrapped.blob_size(recipe, digest)
         return self.proxy.blob_size(self.repository(name), digest)
 
-    def generated_blob(self, name: str, digest: str) -> bytes | None:
-        """The bytes of a blob this registry made itself: a wrapped name's generated config,
-        from the bucket (made again if it expired). None for every other blob; a digest
-        that is no blob of a wrapped name is BLOB_UNKNOWN as for `blob`."""
-        check_digest(digest)
-        recipe = self.recipe(name)
-        return self.wrapped.generated_blob(recipe, digest) if recipe is not None else None
-
     def readable_config(self, name: str, digest: str, limit: int) -> bytes | None:
-        """A config of at most `limit` bytes this registry holds for the name: a wrapped
-        name's generated one, or a proxied name's that a composition read. None for every
-        other blob, which stays a redirect."""
+        """A document of at most `limit` bytes this registry holds for the name, for the
+        page: a wrapped name's generated config (or its signature's or provenance's
+        blobs), from the bucket, made again if it expired; or a proxied name's config a
+        composition read. None for every other blob, which stays a redirect; a digest
+        that is no blob of a wrapped name is BLOB_UNKNOWN as for `blob`."""
         check_digest(digest)
         recipe = self.recipe(name)
         if recipe is not None:
