@@ -4,10 +4,10 @@ A signing gateway composes and signs a multi-platform wrap (base and wrapper on 
 plain `local` upstream, which serves blob bytes itself, so layers and configs are copied
 into the bucket) and proxies its base and wrapper. Then one kind of cached object is
 deleted from the bucket, as the lifecycle rules do after CACHE_RETENTION_DAYS, and a new
-gateway on the same bucket (what meets the bucket days later: no instance lives that long) is pulled
-with skopeo, the wrap by digest and by tag, its base and wrapper as proxied names: every
-digest, signatures and provenance included, is what it was, and what was deleted is in the bucket again
-(each was needed by one of these pulls).
+gateway on the same bucket (what meets the bucket days later: no instance lives that long)
+is pulled with skopeo, the wrap by digest and by tag, its base and wrapper as proxied
+names: every digest, signatures and provenance included, is what it was, and what was
+deleted is in the bucket again (each was needed by one of these pulls).
 """
 
 from __future__ import annotations
