@@ -360,6 +360,17 @@ def test_a_token_request_is_checked_before_the_token_is_made(
     assert ("WRAPPER_VAR", "1", "wrapper 2") in env and ("BASE_VAR", "base", "base") in env
 
 
+def test_a_missing_base_is_explained(browser, shared_gateway, pushed_images):
+    browser.open(f"{shared_gateway.url}/")
+    fill(browser, "local/library/no-such-base:1", [f"local/{pushed_images['wrapper'].ref}"])
+    shown_reference(browser)
+    message, hint = shown_error(browser)
+    browser.shot("missing-base")
+    assert "404 MANIFEST_UNKNOWN" in message
+    assert "base image local/library/no-such-base:1 not found" in message
+    assert hint.startswith("Check the image's name and tag")
+
+
 def test_a_refused_name_is_explained(browser, gateway, pushed_images):
     gw = gateway(env={"UPSTREAM_ALLOW": "local/library/*"})
     browser.open(f"{gw.url}/")
