@@ -174,6 +174,20 @@ def test_a_composition_made_before_signing_has_no_provenance(call, monkeypatch, 
     assert json.loads(listed)["manifests"] == []
 
 
+def test_a_composition_made_again_once_signing_is_on_gets_provenance_then(
+    call, monkeypatch, tmp_path, bucket
+):
+    digest, _ = manifest(call, WRAP, "latest")
+    key = signing(monkeypatch, tmp_path)
+    bucket.expire("manifests/", "blobs/")  # the lifecycle removed the composed documents
+    app.reset_service()
+    assert manifest(call, WRAP, digest)[0] == digest  # made again, and now attested
+    statement, _, _, _ = attested(call, bucket, key, WRAP, digest)
+    times = statement["predicate"]["runDetails"]["metadata"]
+    assert times["startedOn"] <= times["finishedOn"]
+    assert times["startedOn"].endswith("Z") and times["startedOn"][:2] == "20"
+
+
 def test_without_signing_nothing_is_attested(call, bucket):
     digest, _ = manifest(call, WRAP, "latest")
     status, _, body = call("GET", f"/v2/{WRAP}/manifests/{att_tag(digest)}")

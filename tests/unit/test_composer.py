@@ -421,6 +421,22 @@ def test_the_policy_admits_what_its_rules_match(world):
     assert world.composer().compose(recipe("team/w1", "team/w2")).media_type == OCI_MANIFEST
 
 
+def test_what_the_policy_admitted_stays_with_each_input(world):
+    wrapper = ref("team/w1")
+    no_policy = world.composer().inputs.resolve("wrapper", wrapper)
+    assert (no_policy.media_type, no_policy.verdict) == (OCI_MANIFEST, None)
+    world.policy = {"wrappers": [{"images": "stub/team/*", "unsigned": True}]}
+    inputs = world.composer().inputs
+    admitted = inputs.resolve("wrapper", wrapper)
+    assert (admitted.image, admitted.media_type) == (wrapper, OCI_MANIFEST)
+    assert admitted.verdict == {"rule": "stub/team/*", "unsigned": True}
+    pinned = inputs.pinned("wrapper", wrapper, admitted.digest)
+    assert (pinned.digest, pinned.media_type) == (admitted.digest, OCI_MANIFEST)
+    assert pinned.verdict == admitted.verdict
+    base = inputs.resolve("base", ref("team/base"))
+    assert base.verdict == {"rule": None}  # a base no rule names is admitted
+
+
 def test_a_composition_made_again_is_admitted_by_the_policy_again(world):
     made = world.composer().compose(recipe("team/w1", "team/w2"))
     base, wrappers = inputs(world)

@@ -165,6 +165,9 @@ def test_nothing_known_is_empty():
         # sigstore/cosign specs/SIGNATURE_SPEC.md
         ("COSIGN_SIMPLE_SIGNING", "application/vnd.dev.cosign.simplesigning.v1+json"),
         ("COSIGN_SIGNATURE_ARTIFACT", "application/vnd.dev.cosign.artifact.sig.v1+json"),
+        # in-toto's attestation framework and DSSE (secure-systems-lab/dsse)
+        ("IN_TOTO", "application/vnd.in-toto+json"),
+        ("DSSE_ENVELOPE", "application/vnd.dsse.envelope.v1+json"),
         # IANA's registered names, with the charset browsers are told
         ("OCTET_STREAM", "application/octet-stream"),
         ("JSON", "application/json"),
@@ -173,6 +176,7 @@ def test_nothing_known_is_empty():
         ("CSS", "text/css; charset=utf-8"),
         ("JAVASCRIPT", "text/javascript; charset=utf-8"),
         ("SVG", "image/svg+xml"),
+        ("PLAIN_TEXT", "text/plain; charset=utf-8"),
     ],
 )
 def test_other_types_are_spelled_as_registered(name, spelled):

@@ -216,6 +216,29 @@ def test_a_statement_of_the_largest_size_is_read():
     assert provenance.read_statement(padded)["subject"][0]["name"] == NAME
 
 
+def nested(levels: int) -> dict:
+    """A value whose containers nest `levels` deep."""
+    value: dict = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def test_a_statement_nests_at_most_16_levels():
+    # the statement itself is level 1: an extra field may add 15 levels more, not 16
+    document = json.loads(provenance.statement(FACTS, NAME, "h", "v"))
+    assert provenance.read_statement(json.dumps({**document, "x": nested(15)}).encode())
+    with pytest.raises(ProvenanceFormatError) as caught:
+        provenance.read_statement(json.dumps({**document, "x": nested(16)}).encode())
+    assert str(caught.value) == "statement is nested deeper than 16 levels"
+
+
+def test_an_envelope_nests_at_most_8_levels():
+    assert provenance.read_envelope(_envelope(x=nested(7))) == (b"{}", b"sig")
+    with pytest.raises(ProvenanceFormatError):
+        provenance.read_envelope(_envelope(x=nested(8)))
+
+
 def test_pae_is_dsses_pre_authentication_encoding():
     # the example of DSSE's protocol document
     assert provenance.pae("http://example.com/HelloWorld", b"hello world") == (

@@ -13,6 +13,8 @@ from doubles.bucket import MemoryBucket
 from ociwrap.bucket.records import source_key
 from ociwrap.bucket.sources import (
     SourceRecords,
+    attested_subject,
+    attesting,
     blob_source,
     composed_from,
     made_from,
@@ -78,6 +80,14 @@ def test_a_signatures_documents_name_the_manifest_they_sign():
     assert signed_subject({"signs": "sha256:abc"}) is None
     assert signed_subject({"signs": 5}) is None
     assert signed_subject(manifest_source()) is None
+
+
+def test_an_attestations_documents_name_the_manifest_they_attest():
+    assert attesting(BASE) == {"attests": BASE}
+    assert attested_subject(attesting(BASE)) == BASE
+    assert attested_subject({"attests": "sha256:abc"}) is None
+    assert attested_subject({"attests": 5}) is None
+    assert attested_subject(signing(BASE)) is None
 
 
 def test_records_are_written_and_read_back_by_a_new_instance():

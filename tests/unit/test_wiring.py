@@ -256,6 +256,12 @@ def test_a_key_file_signs_compositions_for_the_public_hostname(served, tmp_path)
     [layer] = signature["layers"]
     payload = json.loads(service.readable_config(WRAP, layer["digest"], 4096))
     assert payload["critical"]["identity"]["docker-reference"] == f"registry.example.com/{WRAP}"
+    attestation = json.loads(service.manifest(WRAP, f"sha256-{digest[7:]}.att", []).body)
+    [layer] = attestation["layers"]
+    envelope = json.loads(service.readable_config(WRAP, layer["digest"], 65536))
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["subject"][0]["name"] == f"registry.example.com/{WRAP}"
+    assert statement["predicate"]["runDetails"]["builder"]["id"] == "https://registry.example.com"
 
 
 def test_without_a_key_nothing_is_signed(served):

@@ -375,6 +375,18 @@ def test_a_signature_whose_record_is_gone_cannot_be_made_again(call, monkeypatch
     assert error["message"] == gone(signature, "its signature is no longer recorded")
 
 
+def test_provenance_whose_record_is_gone_cannot_be_made_again(call, monkeypatch, tmp_path, bucket):
+    signing_with_a_key_file(monkeypatch, tmp_path)
+    digest, _ = composed(call)
+    attestation, _ = manifest(call, WRAP, f"sha256-{digest[7:]}.att")
+    bucket.expire("manifests/", "tags/attestations/")
+    app.reset_service()
+    status, _, body = call("GET", f"/v2/{WRAP}/manifests/{attestation}")
+    error = error_of(body)
+    assert (status, error["code"]) == (404, "MANIFEST_UNKNOWN")
+    assert error["message"] == gone(attestation, "its provenance is no longer recorded")
+
+
 def test_a_record_whose_inputs_compose_to_other_digests_says_so(call, bucket):
     digest, _ = composed(call)
     [key] = [key for key in bucket.listing("tags/sources/") if key.endswith(f"/{digest[7:]}.json")]
