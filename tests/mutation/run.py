@@ -88,6 +88,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "test_signatures.py",
     ),
     "registry/attestations.py": ("test_attestations.py", "test_signatures.py", "test_wiring.py"),
+    "registry/attached.py": ("test_signatures.py", "test_attestations.py", "test_wiring.py"),
     "registry/composition_inputs.py": ("test_composer.py", "test_descriptor_digests.py"),
     "registry/signatures.py": (
         "test_signatures.py",

@@ -20,27 +20,24 @@ A composition made before signing was on has no statement, and so no provenance.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from ociwrap import __version__
-from ociwrap.bucket.interface import Bucket, StoredManifest
+from ociwrap.bucket.interface import StoredManifest
 from ociwrap.bucket.records import attestation_key, provenance_key
-from ociwrap.bucket.sources import SourceRecords, attesting, blob_source, manifest_source
+from ociwrap.bucket.sources import attesting
 from ociwrap.image.documents import Descriptor
 from ociwrap.image.recipes import Recipe
+from ociwrap.registry.attached import Attached
 from ociwrap.registry.composition_inputs import Admitted
-from ociwrap.registry.imagesource import ImageSource
 from ociwrap.runtime import telemetry
 from ociwrap.runtime.concurrency import parallel_map
-from ociwrap.runtime.memcache import BoundedCache, Namespace
 from ociwrap.signing import provenance
 from ociwrap.signing.cosign import OCI_MANIFEST, SignatureManifest
 from ociwrap.signing.provenance import Dependency, Facts
-from ociwrap.signing.signers import Signer
 
 PARALLEL_ATTESTATIONS = 4
 
@@ -113,32 +110,12 @@ def composition_facts(
     return found
 
 
-class Attestations:
+class Attestations(Attached):
     """Attests composed manifests of wrapped names and finds their attestations."""
 
-    def __init__(
-        self,
-        signer: Signer,
-        hostname: str,
-        store: Bucket,
-        images: ImageSource,
-        sources: SourceRecords,
-        cache: BoundedCache,
-    ) -> None:
-        self.signer = signer
-        self.hostname = hostname
-        self.store = store
-        self.images = images
-        self.sources = sources
-        self.hot: Namespace[dict[str, Any]] = cache.namespace("attestation records")
-
-    def name(self, recipe: Recipe) -> str:
-        """The subject name statements of this wrapped name carry."""
-        return f"{self.hostname}/{recipe.name}"
-
-    def _record_key(self, recipe: Recipe, digest: str) -> str:
-        key_id = hashlib.sha256(self.signer.public_key_pem()).hexdigest()[:16]
-        return attestation_key(key_id, self.name(recipe), digest)
+    kind = "attestation"
+    record_key = staticmethod(attestation_key)
+    marker = staticmethod(attesting)
 
     def attest(self, recipe: Recipe, made: Sequence[Facts]) -> None:
         """Attest each composed manifest, keeping its statement and attestation; one attested
@@ -167,39 +144,8 @@ class Attestations:
         signature = self.signer.sign(provenance.pae(provenance.PAYLOAD_TYPE, statement))
         envelope = provenance.envelope(statement, signature)
         made = provenance.attestation_manifest(envelope, subject)
-        self._keep(recipe, subject["digest"], made)
+        self._keep(recipe, subject["digest"], made, envelope=made.payload.decode())
         return made
-
-    def _keep(self, recipe: Recipe, digest: str, made: SignatureManifest) -> None:
-        """Store an attestation of `digest`: its documents, their source records, its record."""
-        self.store.put_blob(made.config_digest, made.config)
-        self.store.put_blob(made.payload_digest, made.payload)
-        self.images.keep(made.digest, made.body, OCI_MANIFEST)
-        attests = attesting(digest)
-        self.sources.record(
-            recipe.scope,
-            {
-                made.config_digest: blob_source("generated", len(made.config)) | attests,
-                made.payload_digest: blob_source("generated", len(made.payload)) | attests,
-                made.digest: {**manifest_source(), "attestation": True} | attests,
-            },
-        )
-        record = {
-            "digest": made.digest,
-            "size": len(made.body),
-            "manifest": made.body.decode(),
-            "envelope": made.payload.decode(),
-        }
-        key = self._record_key(recipe, digest)
-        self.store.put_json(key, record)
-        self.hot.put(key, record, size=len(made.body) + len(made.payload))
-
-    def _record(self, recipe: Recipe, digest: str) -> dict[str, Any] | None:
-        key = self._record_key(recipe, digest)
-        record = self.hot.get_or_load(key, lambda: self.store.get_json(key))
-        return (
-            record if isinstance(record, dict) and isinstance(record.get("digest"), str) else None
-        )
 
     def restore(self, recipe: Recipe, digest: str) -> SignatureManifest | None:
         """Store again the attestation of `digest` that its record holds (the bucket's
@@ -216,21 +162,16 @@ class Attestations:
             return None
         if made.digest != record["digest"]:
             return None
-        self._keep(recipe, digest, made)
+        self._keep(recipe, digest, made, envelope=made.payload.decode())
         return made
 
     def find(self, recipe: Recipe, digest: str) -> tuple[str, StoredManifest] | None:
         """The attestation manifest (digest, bytes) of a manifest composed for `recipe`; None
         when `digest` is no composed manifest of it, or has no statement (composed before
         signing was configured)."""
-        record = self._record(recipe, digest)
-        if record is not None:
-            stored = self.images.stored(record["digest"])
-            if stored is not None:
-                return record["digest"], stored
-            restored = self.restore(recipe, digest)
-            if restored is not None:
-                return restored.digest, StoredManifest(restored.body, OCI_MANIFEST)
+        found = self.recorded(recipe, digest)
+        if found is not None:
+            return found
         source = self.sources.lookup(recipe.scope, digest)
         if not source or source.get("kind") != "manifest":
             return None

@@ -23,51 +23,27 @@ make two valid signature manifests, and the record keeps the last one written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
 
-from ociwrap.bucket.interface import Bucket, StoredManifest
+from ociwrap.bucket.interface import StoredManifest
 from ociwrap.bucket.records import signature_key
-from ociwrap.bucket.sources import SourceRecords, blob_source, manifest_source, signing
+from ociwrap.bucket.sources import signing
 from ociwrap.image.recipes import Recipe
-from ociwrap.registry.imagesource import ImageSource
+from ociwrap.registry.attached import Attached
 from ociwrap.runtime import telemetry
 from ociwrap.runtime.concurrency import parallel_map
-from ociwrap.runtime.memcache import BoundedCache, Namespace
 from ociwrap.signing import cosign
-from ociwrap.signing.signers import Signer
 
 PARALLEL_SIGNATURES = 4
 
 
-class Signatures:
+class Signatures(Attached):
     """Signs composed manifests of wrapped names and finds their signatures."""
 
-    def __init__(
-        self,
-        signer: Signer,
-        hostname: str,
-        store: Bucket,
-        images: ImageSource,
-        sources: SourceRecords,
-        cache: BoundedCache,
-    ) -> None:
-        self.signer = signer
-        self.hostname = hostname
-        self.store = store
-        self.images = images
-        self.sources = sources
-        self.hot: Namespace[dict[str, Any]] = cache.namespace("signature records")
-
-    def _record_key(self, recipe: Recipe, digest: str) -> str:
-        key_id = hashlib.sha256(self.signer.public_key_pem()).hexdigest()[:16]
-        return signature_key(key_id, self.reference(recipe), digest)
-
-    def reference(self, recipe: Recipe) -> str:
-        """The identity signatures of this wrapped name carry."""
-        return f"{self.hostname}/{recipe.name}"
+    kind = "signature"
+    record_key = staticmethod(signature_key)
+    marker = staticmethod(signing)
 
     def sign(self, recipe: Recipe, manifests: Sequence[tuple[str, str, int]]) -> None:
         """Sign each (digest, media type, size) composed for `recipe`, and keep them; one
@@ -82,7 +58,7 @@ class Signatures:
     def _sign_one(
         self, recipe: Recipe, digest: str, media_type: str, size: int
     ) -> cosign.SignatureManifest:
-        payload = cosign.make_payload(self.reference(recipe), digest)
+        payload = cosign.make_payload(self.name(recipe), digest)
         telemetry.event("signatures")
         signed = cosign.signature_manifest(
             payload,
@@ -91,36 +67,6 @@ class Signatures:
         )
         self._keep(recipe, digest, signed)
         return signed
-
-    def _keep(self, recipe: Recipe, digest: str, signed: cosign.SignatureManifest) -> None:
-        """Store a signature of `digest`: its documents, their source records, its record."""
-        self.store.put_blob(signed.config_digest, signed.config)
-        self.store.put_blob(signed.payload_digest, signed.payload)
-        self.images.keep(signed.digest, signed.body, cosign.OCI_MANIFEST)
-        made = signing(digest)
-        self.sources.record(
-            recipe.scope,
-            {
-                signed.config_digest: blob_source("generated", len(signed.config)) | made,
-                signed.payload_digest: blob_source("generated", len(signed.payload)) | made,
-                signed.digest: {**manifest_source(), "signature": True} | made,
-            },
-        )
-        record = {
-            "digest": signed.digest,
-            "size": len(signed.body),
-            "manifest": signed.body.decode(),
-        }
-        key = self._record_key(recipe, digest)
-        self.store.put_json(key, record)
-        self.hot.put(key, record, size=len(signed.body))
-
-    def _record(self, recipe: Recipe, digest: str) -> dict[str, Any] | None:
-        key = self._record_key(recipe, digest)
-        record = self.hot.get_or_load(key, lambda: self.store.get_json(key))
-        return (
-            record if isinstance(record, dict) and isinstance(record.get("digest"), str) else None
-        )
 
     def restore(self, recipe: Recipe, digest: str) -> cosign.SignatureManifest | None:
         """Store again the signature of `digest` that its record holds (the bucket's lifecycle
@@ -132,7 +78,7 @@ class Signatures:
         try:
             document = json.loads(text)
             [layer] = cosign.signed_layers(document)
-            payload = cosign.make_payload(self.reference(recipe), digest)
+            payload = cosign.make_payload(self.name(recipe), digest)
             signed = cosign.signature_manifest(payload, layer.signature, document["subject"])
         except (ValueError, KeyError, TypeError, cosign.SignatureFormatError):
             return None
@@ -144,14 +90,9 @@ class Signatures:
     def find(self, recipe: Recipe, digest: str) -> tuple[str, StoredManifest] | None:
         """The signature manifest (digest, bytes) of a manifest composed for `recipe`;
         None when `digest` is no composed manifest of it (signatures are not signed)."""
-        record = self._record(recipe, digest)
-        if record is not None:
-            stored = self.images.stored(record["digest"])
-            if stored is not None:
-                return record["digest"], stored
-            restored = self.restore(recipe, digest)
-            if restored is not None:
-                return restored.digest, StoredManifest(restored.body, cosign.OCI_MANIFEST)
+        found = self.recorded(recipe, digest)
+        if found is not None:
+            return found
         source = self.sources.lookup(recipe.scope, digest)
         if not source or source.get("kind") != "manifest":
             return None
